@@ -1,0 +1,77 @@
+"""Engines (one per database URL and schema, per process) and JSON payload encoding."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, create_engine
+
+from durable_celery.config import Settings
+from durable_celery.errors import InvalidPayload, PayloadTooLarge
+
+_engines: dict[tuple[str, str | None], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(settings: Settings) -> Engine:
+    key = (settings.database_url, settings.schema)
+    engine = _engines.get(key)
+    if engine is None:
+        with _engines_lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = _engines[key] = _create_engine(settings)
+    return engine
+
+
+def _create_engine(settings: Settings) -> Engine:
+    connect_args: dict[str, Any] = {"application_name": "durable-celery"}
+    if settings.schema:
+        # The schema is applied by search_path so the named SQL stays schema-agnostic.
+        connect_args["options"] = f"-csearch_path={settings.schema}"
+    # No pre-ping: a dead connection fails its statement, the pool is invalidated, and the
+    # caller's retry takes a fresh one. Pre-ping would cost a round trip on every checkout.
+    return create_engine(
+        settings.database_url,
+        connect_args=connect_args,
+        pool_size=5,
+        max_overflow=10,
+        pool_recycle=1800,
+    )
+
+
+def dispose_engines() -> None:
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _forget_engines_after_fork() -> None:
+    # A forked child (Celery prefork) must never share its parent's sockets.
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_forget_engines_after_fork)
+
+
+def encode_json(value: Any, what: str, limit: int) -> str:
+    """Serialise a payload to JSON text, or raise InvalidPayload / PayloadTooLarge."""
+    try:
+        encoded = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayload(f"{what} is not JSON-serialisable: {exc}") from None
+    if "\\u0000" in encoded:
+        raise InvalidPayload(f"{what} contains a NUL character, which PostgreSQL cannot store")
+    size = len(encoded.encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"{what} is {size} bytes of JSON, over the limit of {limit} bytes "
+            f"(durable_max_payload_bytes)"
+        )
+    return encoded

@@ -1,0 +1,91 @@
+"""`ExecutionHandle`: what starting a workflow returns."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from durable_celery.errors import (
+    ExecutionNotFound,
+    ResultTimeout,
+    WorkflowCancelled,
+    WorkflowFailed,
+    WorkflowTimedOut,
+)
+from durable_celery.models import workflow_executions
+
+if TYPE_CHECKING:
+    from durable_celery.records import Execution
+    from durable_celery.runtime import Runtime
+
+_FINISHED = ("completed", "failed", "cancelled", "timed_out")
+
+
+class ExecutionHandle:
+    """A reference to one execution, by id. Cheap to create; every call reads Postgres."""
+
+    def __init__(self, execution_id: str, runtime: Runtime | None = None) -> None:
+        from durable_celery.query import parse_execution_id
+
+        self.id = parse_execution_id(execution_id)
+        self._runtime = runtime
+
+    @property
+    def runtime(self) -> Runtime:
+        from durable_celery.runtime import current_runtime
+
+        return self._runtime or current_runtime()
+
+    def _row(self) -> Any:
+        table = workflow_executions
+        with self.runtime.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.status, table.c.result, table.c.error).where(table.c.id == self.id)
+            ).first()
+        if row is None:
+            raise ExecutionNotFound(self.id)
+        return row
+
+    def status(self) -> str:
+        return str(self._row().status)
+
+    def execution(self, include_steps: bool = True) -> Execution:
+        from durable_celery.query import get_execution
+
+        return get_execution(self.id, include_steps, runtime=self.runtime)
+
+    def result(self, timeout: float | None = 30, poll_interval: float = 0.05) -> Any:
+        """Block until the execution finishes and return its result.
+
+        Raises WorkflowFailed, WorkflowCancelled or WorkflowTimedOut for those endings, and
+        ResultTimeout (a TimeoutError) when `timeout` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = min(poll_interval, 0.01)
+        while True:
+            row = self._row()
+            if row.status in _FINISHED:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(
+                    f"execution {self.id} is still {row.status} after {timeout} seconds"
+                )
+            time.sleep(interval)
+            interval = min(interval * 2, poll_interval)
+        if row.status == "completed":
+            return row.result
+        if row.status == "failed":
+            raise WorkflowFailed(self.id, row.error)
+        if row.status == "cancelled":
+            raise WorkflowCancelled(self.id, (row.error or {}).get("message"))
+        raise WorkflowTimedOut(self.id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExecutionHandle) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"<ExecutionHandle {self.id}>"

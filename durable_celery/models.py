@@ -1,0 +1,199 @@
+"""Table definitions (SQLAlchemy Core). The Alembic revisions must produce exactly this.
+
+Tables carry no schema: `durable_schema` is applied through the connection's
+search_path, so the same definitions and the same SQL serve every schema.
+Hot-path indexes are partial, on live rows only, so finished history never slows them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TextClause,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+EXECUTION_STATUSES = (
+    "pending",
+    "running",
+    "waiting",
+    "completed",
+    "failed",
+    "cancelled",
+    "timed_out",
+)
+LIVE_STATUSES = ("pending", "running", "waiting")
+FINISHED_STATUSES = ("completed", "failed", "cancelled", "timed_out")
+STEP_STATUSES = ("running", "completed", "failed", "abandoned", "cancelled")
+
+
+def _status_check(statuses: tuple[str, ...]) -> str:
+    return "status IN (" + ", ".join(f"'{status}'" for status in statuses) + ")"
+
+
+def _now() -> TextClause:
+    return text("now()")
+
+
+workflow_executions = Table(
+    "workflow_executions",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("workflow", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("queue", Text, nullable=False),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("input", JSONB, nullable=False),
+    Column("context", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("result", JSONB),
+    Column("error", JSONB),
+    # Position: the step to run next (or running now) and its attempt number.
+    Column("current_step", Text),
+    Column("step_attempt", Integer, nullable=False, server_default=text("0")),
+    Column("step_runs", Integer, nullable=False, server_default=text("0")),
+    Column("step_started_at", DateTime(timezone=True)),
+    # Timer: a pending or waiting execution is due at run_at.
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("deadline_at", DateTime(timezone=True)),
+    # Claim: who runs it, fenced by lock_token; liveness by heartbeat_at.
+    Column("lock_token", UUID(as_uuid=False)),
+    Column("locked_by", Text),
+    Column("locked_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("idempotency_key", Text),
+    Column(
+        "parent_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="SET NULL"),
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint(_status_check(EXECUTION_STATUSES), name="status"),
+    Index(
+        "ix_workflow_executions_due",
+        "run_at",
+        postgresql_where=text("status IN ('pending', 'waiting')"),
+    ),
+    Index(
+        "ix_workflow_executions_claimed",
+        "heartbeat_at",
+        postgresql_where=text("status = 'running'"),
+    ),
+    Index(
+        "ix_workflow_executions_deadline",
+        "deadline_at",
+        postgresql_where=text(
+            "deadline_at IS NOT NULL AND status IN ('pending', 'running', 'waiting')"
+        ),
+    ),
+    Index(
+        "uq_workflow_executions_idempotency",
+        "workflow",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+    Index(
+        "ix_workflow_executions_parent",
+        "parent_id",
+        postgresql_where=text("parent_id IS NOT NULL"),
+    ),
+    Index("ix_workflow_executions_workflow_created", "workflow", "created_at"),
+    Index("ix_workflow_executions_status_created", "status", "created_at"),
+)
+
+step_executions = Table(
+    "step_executions",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step_name", Text, nullable=False),
+    # Order of step runs within the execution; loops give one step several sequences.
+    Column("sequence", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("output", JSONB),
+    Column("error", JSONB),
+    Column("logs", JSONB),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("duration_ms", Float),
+    Column("worker", Text),
+    CheckConstraint(_status_check(STEP_STATUSES), name="status"),
+    Index("ix_step_executions_execution_id_sequence", "execution_id", "sequence", "attempt"),
+)
+
+pending_inputs = Table(
+    "pending_inputs",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Text, nullable=False),
+    Column("step_name", Text, nullable=False),
+    Column("prompt", Text),
+    Column("fields", JSONB),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("value", JSONB),
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("answered_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('pending', 'answered', 'timed_out', 'cancelled')", name="status"),
+    Index(
+        "ix_pending_inputs_open",
+        "execution_id",
+        "name",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+scheduled_workflows = Table(
+    "scheduled_workflows",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("workflow", Text, nullable=False),
+    Column("cron", Text, nullable=False),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    Column("input", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("queue", Text),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("next_fire_at", DateTime(timezone=True)),
+    Column("last_fired_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Index("ix_scheduled_workflows_due", "next_fire_at", postgresql_where=text("enabled")),
+)

@@ -1,0 +1,68 @@
+"""Frozen records returned by the query API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One attempt of one step."""
+
+    id: str
+    step: str
+    sequence: int
+    attempt: int
+    status: str
+    output: Any
+    error: dict[str, Any] | None
+    logs: list[str]
+    started_at: datetime
+    completed_at: datetime | None
+    duration_ms: float | None
+    worker: str | None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One workflow execution as stored."""
+
+    id: str
+    workflow: str
+    status: str
+    input: dict[str, Any]
+    context: dict[str, Any]
+    result: Any
+    error: dict[str, Any] | None
+    current_step: str | None
+    queue: str
+    priority: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    parent_id: str | None
+    steps: tuple[StepRecord, ...] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled", "timed_out")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form, used by the CLI's --json."""
+        data: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if key == "steps":
+                data[key] = None if value is None else [_plain(vars(step)) for step in value]
+            else:
+                data[key] = _plain_value(value)
+        return data
+
+
+def _plain(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain_value(value) for key, value in mapping.items()}
+
+
+def _plain_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

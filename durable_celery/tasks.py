@@ -1,0 +1,50 @@
+"""The Celery side: the tasks durable_celery registers on an app, and its beat schedule."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from durable_celery.runtime import POLL_TASK, WAKE_TASK, Runtime
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+
+def register_tasks(app: Celery, runtime: Runtime) -> None:
+    """Register the wake-up and poll tasks on `app` and add the poll to its beat schedule."""
+
+    @app.task(name=WAKE_TASK, ignore_result=True, serializer="json")  # type: ignore[untyped-decorator]
+    def wake(execution_id: Any) -> str | None:
+        # A wake-up is only a hint: anything that is not a known, due, pending execution
+        # is claimed by nobody and changes nothing.
+        from durable_celery.errors import InvalidExecutionId
+        from durable_celery.executor import run_execution
+        from durable_celery.query import parse_execution_id
+
+        try:
+            execution_id = parse_execution_id(execution_id)
+        except InvalidExecutionId:
+            return None
+        return run_execution(runtime, execution_id)
+
+    @app.task(name=POLL_TASK, ignore_result=True, serializer="json")  # type: ignore[untyped-decorator]
+    def poll() -> int:
+        from durable_celery.poller import poll_once
+
+        return poll_once(runtime)
+
+    schedule = dict(app.conf.beat_schedule or {})
+    schedule["durable-celery-poll"] = {
+        "task": POLL_TASK,
+        "schedule": runtime.settings.poll_interval,
+        "options": {"expires": max(runtime.settings.poll_interval * 5, 5.0)},
+    }
+    app.conf.beat_schedule = schedule
+
+    if runtime.settings.workflow_modules:
+        # Workers import the workflow modules at start-up, before forking.
+        include = list(app.conf.include or [])
+        for module in runtime.settings.workflow_modules:
+            if module not in include:
+                include.append(module)
+        app.conf.include = include

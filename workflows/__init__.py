@@ -1,0 +1,1 @@
+"""Example workflows used by the README, the demo and the benchmarks."""
