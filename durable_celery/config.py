@@ -62,12 +62,12 @@ class Settings:
         values: dict[str, Any] = {}
         for field in fields(cls):
             key = f"durable_{field.name}"
-            if overrides.get(field.name) is not None:
-                values[field.name] = overrides[field.name]
-            elif conf.get(key) is not None:
-                values[field.name] = conf[key]
-            elif os.environ.get(key.upper()):
-                values[field.name] = os.environ[key.upper()]
+            # None and "" mean "not set here", so an empty env var never overrides.
+            for source, name in ((overrides, field.name), (conf, key), (os.environ, key.upper())):
+                value = source.get(name)
+                if value is not None and value != "":
+                    values[field.name] = value
+                    break
         return cls(**values)
 
 

@@ -61,12 +61,6 @@ class StepSpec:
             raise fail(f"is bound to attribute {attribute!r} but its function is {self.name!r}")
         if attribute.startswith("_"):
             raise fail("step names must not start with an underscore")
-        arity = 2 if self.kind == "each" else 1
-        try:
-            inspect.signature(self.fn).bind(*range(arity))
-        except TypeError:
-            wanted = "(ctx, item)" if arity == 2 else "(ctx)"
-            raise fail(f"the function must accept {wanted}") from None
         if not isinstance(self.retry, Retry):
             raise fail(f"retry must be a Retry(...), got {self.retry!r}")
         timeout: timedelta | None = None
@@ -89,6 +83,12 @@ class StepSpec:
                 raise fail(f"concurrency must be an int >= 1, got {concurrency!r}")
             if self.on_error not in ("fail_fast", "continue"):
                 raise fail(f"on_error must be 'fail_fast' or 'continue', got {self.on_error!r}")
+        arity = 2 if self.kind == "each" else 1
+        try:
+            inspect.signature(self.fn).bind(*range(arity))
+        except TypeError:
+            wanted = "(ctx, item)" if arity == 2 else "(ctx)"
+            raise fail(f"the function must accept {wanted}") from None
         return replace(self, timeout=timeout)
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -35,6 +35,13 @@ class Runtime:
         self.app = app
         self.settings = settings
         self._workflows_imported = False
+
+    def activate(self) -> Runtime:
+        """Make this the runtime of its app's tasks and of client calls in this process."""
+        global _current
+        self.app.durable_runtime = self
+        _current = self
+        return self
 
     @property
     def engine(self) -> Engine:
@@ -83,7 +90,6 @@ def install(
     max_payload_bytes: int | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime."""
-    global _current
     settings = Settings.resolve(
         app.conf,
         database_url=database_url,
@@ -99,8 +105,7 @@ def install(
 
     register_tasks(app, runtime)
     app.conf.update({f"durable_{name}": value for name, value in vars(settings).items()})
-    _current = runtime
-    return runtime
+    return runtime.activate()
 
 
 def current_runtime() -> Runtime:
@@ -109,7 +114,3 @@ def current_runtime() -> Runtime:
         importlib.import_module("durable_celery.celery")
     assert _current is not None
     return _current
-
-
-def settings_snapshot(runtime: Runtime) -> dict[str, Any]:
-    return dict(vars(runtime.settings))

@@ -110,6 +110,8 @@ FINISH = text(
             context = CAST(:context AS jsonb),
             result = CAST(:result AS jsonb),
             error = CAST(:execution_error AS jsonb),
+            -- A failed execution keeps the step it failed in, so retry() can resume there.
+            current_step = CASE WHEN :status = 'completed' THEN NULL ELSE current_step END,
             step_runs = step_runs + 1,
             completed_at = now(),
             lock_token = NULL,

@@ -11,10 +11,18 @@ if TYPE_CHECKING:
 
 
 def register_tasks(app: Celery, runtime: Runtime) -> None:
-    """Register the wake-up and poll tasks on `app` and add the poll to its beat schedule."""
+    """Register the wake-up and poll tasks on `app` and add the poll to its beat schedule.
 
-    @app.task(name=WAKE_TASK, ignore_result=True, serializer="json")  # type: ignore[untyped-decorator]
-    def wake(execution_id: Any) -> str | None:
+    The tasks find the runtime on the app when they run, so installing again (new
+    settings) takes effect without registering the tasks twice."""
+    _add_beat_schedule(app, runtime)
+    _include_workflow_modules(app, runtime)
+    if getattr(app, "durable_tasks_registered", False):
+        return
+    app.durable_tasks_registered = True
+
+    @app.task(name=WAKE_TASK, ignore_result=True, serializer="json", bind=True, shared=False)  # type: ignore[untyped-decorator]
+    def wake(task: Any, execution_id: Any) -> str | None:
         # A wake-up is only a hint: anything that is not a known, due, pending execution
         # is claimed by nobody and changes nothing.
         from durable_celery.errors import InvalidExecutionId
@@ -25,14 +33,16 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
             execution_id = parse_execution_id(execution_id)
         except InvalidExecutionId:
             return None
-        return run_execution(runtime, execution_id)
+        return run_execution(task.app.durable_runtime, execution_id)
 
-    @app.task(name=POLL_TASK, ignore_result=True, serializer="json")  # type: ignore[untyped-decorator]
-    def poll() -> int:
+    @app.task(name=POLL_TASK, ignore_result=True, serializer="json", bind=True, shared=False)  # type: ignore[untyped-decorator]
+    def poll(task: Any) -> int:
         from durable_celery.poller import poll_once
 
-        return poll_once(runtime)
+        return poll_once(task.app.durable_runtime)
 
+
+def _add_beat_schedule(app: Celery, runtime: Runtime) -> None:
     schedule = dict(app.conf.beat_schedule or {})
     schedule["durable-celery-poll"] = {
         "task": POLL_TASK,
@@ -41,6 +51,8 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
     }
     app.conf.beat_schedule = schedule
 
+
+def _include_workflow_modules(app: Celery, runtime: Runtime) -> None:
     if runtime.settings.workflow_modules:
         # Workers import the workflow modules at start-up, before forking.
         include = list(app.conf.include or [])

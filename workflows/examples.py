@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from durable_celery import StepContext, Workflow, decision, step
 from durable_celery.time import minutes
 
 PRICES = {"book": 12.5, "pen": 1.2, "lamp": 30.0}
+
+
+def simulate_work(ctx: StepContext) -> None:
+    """The demo passes `work_seconds` so that you can watch steps complete one by one."""
+    time.sleep(float(ctx.input.get("work_seconds", 0)))
 
 
 class PlaceOrder(Workflow):
@@ -19,6 +25,7 @@ class PlaceOrder(Workflow):
 
     @step
     def price(ctx: StepContext) -> dict[str, Any]:
+        simulate_work(ctx)
         lines = ctx.input["lines"]
         unknown = [line["sku"] for line in lines if line["sku"] not in PRICES]
         if unknown:
@@ -30,6 +37,7 @@ class PlaceOrder(Workflow):
 
     @step
     def reserve_stock(ctx: StepContext) -> dict[str, Any]:
+        simulate_work(ctx)
         reserved = [f"{line['sku']}x{line['qty']}" for line in ctx.input["lines"]]
         ctx.put("reservation", f"res-{ctx.execution_id[:8]}")
         return {"reserved": reserved}
@@ -41,6 +49,7 @@ class PlaceOrder(Workflow):
 
     @step
     def charge(ctx: StepContext) -> dict[str, Any]:
+        simulate_work(ctx)
         return {"charged": ctx.results["price"]["total"], "currency": "EUR"}
 
     @step

@@ -1,0 +1,158 @@
+"""`durable-celery`: migrate, demo, and inspect executions from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from durable_celery.errors import DurableError
+from durable_celery.models import EXECUTION_STATUSES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.database_url:
+        os.environ["DURABLE_DATABASE_URL"] = args.database_url
+    if args.schema:
+        os.environ["DURABLE_SCHEMA"] = args.schema
+    try:
+        result: int = args.handler(args)
+        return result
+    except DurableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="durable-celery", description="Durable workflows for Celery, stored in PostgreSQL."
+    )
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: DURABLE_DATABASE_URL)")
+    parser.add_argument("--schema", help="PostgreSQL schema of the tables (DURABLE_SCHEMA)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the tables")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(handler=_migrate)
+
+    demo = commands.add_parser("demo", help="run the example workflows with a worker of its own")
+    demo.add_argument("--orders", type=int, default=3, help="how many orders to place")
+    demo.add_argument("--timeout", type=float, default=60.0)
+    demo.set_defaults(handler=_demo)
+
+    listing = commands.add_parser("list", help="list executions, newest first")
+    listing.add_argument("--workflow")
+    listing.add_argument("--status", choices=EXECUTION_STATUSES)
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.set_defaults(handler=_list)
+
+    show = commands.add_parser("show", help="one execution with its step attempts")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true", help="print JSON for scripts")
+    show.set_defaults(handler=_show)
+    return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from durable_celery.config import Settings
+    from durable_celery.migrate import upgrade
+
+    settings = Settings.resolve()
+    upgrade(settings, args.revision)
+    where = f" (schema {settings.schema})" if settings.schema else ""
+    print(f"database at {args.revision}{where}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from durable_celery.demo import run_demo
+
+    return run_demo(orders=args.orders, timeout=args.timeout)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from durable_celery.query import list_executions
+
+    executions = list_executions(
+        workflow=args.workflow,
+        status=args.status,
+        queue=args.queue,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    if args.json:
+        print(json.dumps([execution.to_dict() for execution in executions], indent=2))
+        return 0
+    rows = [
+        [
+            e.id,
+            e.workflow,
+            e.status,
+            e.current_step or "-",
+            e.queue,
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        ]
+        for e in executions
+    ]
+    print(table(["ID", "WORKFLOW", "STATUS", "STEP", "QUEUE", "CREATED"], rows))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from durable_celery.query import get_execution
+
+    execution = get_execution(args.id, include_steps=True)
+    if args.json:
+        print(json.dumps(execution.to_dict(), indent=2))
+        return 0
+    print(f"execution  {execution.id}")
+    print(f"workflow   {execution.workflow}  (queue {execution.queue})")
+    print(f"status     {execution.status}")
+    print(f"input      {json.dumps(execution.input)}")
+    print(f"context    {json.dumps(execution.context)}")
+    if execution.status == "completed":
+        print(f"result     {json.dumps(execution.result)}")
+    if execution.error:
+        print(f"error      {execution.error.get('type')}: {execution.error.get('message')}")
+    rows = [
+        [
+            str(s.sequence),
+            s.step,
+            str(s.attempt),
+            s.status,
+            f"{s.duration_ms:.1f}" if s.duration_ms is not None else "-",
+            _short(s.output if s.error is None else s.error.get("message")),
+        ]
+        for s in execution.steps or ()
+    ]
+    print()
+    print(table(["#", "STEP", "ATTEMPT", "STATUS", "MS", "OUTPUT / ERROR"], rows))
+    return 0
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    if not rows:
+        lines.append("(none)")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Bad input gets a typed error (a DurableError) and writes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import text
+
+import durable_celery as dc
+from tests.flows import ThreeSteps
+
+
+@pytest.fixture()
+def row_counts(db):
+    def counts() -> tuple[int, int]:
+        db.rollback()
+        executions = db.execute(text("SELECT count(*) FROM workflow_executions")).scalar_one()
+        steps = db.execute(text("SELECT count(*) FROM step_executions")).scalar_one()
+        return executions, steps
+
+    return counts
+
+
+BAD_STARTS = [
+    pytest.param(
+        lambda: dc.start("no.such.workflow", {}),
+        dc.UnknownWorkflow,
+        "no workflow is registered as 'no.such.workflow'",
+        id="unknown-workflow",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({"when": datetime.now()}),
+        dc.InvalidPayload,
+        "not JSON-serialisable",
+        id="non-json-input",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({"x": float("nan")}),
+        dc.InvalidPayload,
+        "not JSON-serialisable",
+        id="nan-input",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable(["not", "a", "dict"]),
+        dc.InvalidPayload,
+        "must be a dict",
+        id="list-input",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({"blob": "x" * 2_000_000}),
+        dc.PayloadTooLarge,
+        "over the limit",
+        id="oversized-input",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({"s": "a\x00b"}),
+        dc.InvalidPayload,
+        "NUL",
+        id="nul-in-input",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, delay=-5),
+        dc.InvalidOption,
+        "must not be negative",
+        id="negative-delay",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, delay="soon"),
+        dc.InvalidOption,
+        "timedelta or a number",
+        id="string-delay",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, run_at=datetime(2030, 1, 1)),
+        dc.InvalidOption,
+        "timezone-aware",
+        id="naive-run-at",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, delay=1, run_at=datetime(2030, 1, 1)),
+        dc.InvalidOption,
+        "not both",
+        id="delay-and-run-at",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, priority="high"),
+        dc.InvalidOption,
+        "priority",
+        id="bad-priority",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, queue=""), dc.InvalidOption, "queue", id="empty-queue"
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, idempotency_key=""),
+        dc.InvalidOption,
+        "idempotency_key",
+        id="empty-key",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, session="not a session"),
+        dc.InvalidOption,
+        "Session or Connection",
+        id="bad-session",
+    ),
+    pytest.param(
+        lambda: dc.start(42, {}), dc.InvalidOption, "registered name", id="non-string-name"
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), BAD_STARTS)
+def test_bad_start_raises_a_typed_error_and_writes_nothing(
+    call, error, message, runtime, row_counts
+):
+    before = row_counts()
+    with pytest.raises(error, match=message) as raised:
+        call()
+    assert isinstance(raised.value, dc.DurableError)
+    assert row_counts() == before
+
+
+@pytest.mark.parametrize(
+    ("execution_id", "error"),
+    [
+        ("not-a-uuid", dc.InvalidExecutionId),
+        ("", dc.InvalidExecutionId),
+        (12345, dc.InvalidExecutionId),
+        ("6f1c2b1e-0000-4000-8000-000000000000", dc.ExecutionNotFound),
+    ],
+)
+def test_reading_a_bad_or_unknown_execution_id_is_a_typed_error(execution_id, error, runtime):
+    with pytest.raises(error):
+        dc.get_execution(execution_id)
+    with pytest.raises(error):
+        dc.ExecutionHandle(execution_id, runtime).status()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"status": "sleeping"}, {"limit": 0}, {"offset": -1}, {"limit": True}],
+)
+def test_bad_list_filters_are_typed_errors(kwargs, runtime):
+    with pytest.raises(dc.InvalidOption):
+        dc.list_executions(**kwargs)
+
+
+def test_error_tree_has_one_root():
+    for name in dc.__all__:
+        value = getattr(dc, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, dc.DurableError), name
+    assert issubclass(dc.ResultTimeout, TimeoutError)
+    assert issubclass(dc.PayloadTooLarge, dc.InvalidPayload)

@@ -1,0 +1,81 @@
+"""`durable_schema` keeps the tables in a schema of their own; the CLI reads them back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from celery import Celery
+from sqlalchemy import create_engine, text
+
+import durable_celery as dc
+from durable_celery.cli import main
+from durable_celery.executor import run_execution
+from durable_celery.runtime import install
+from tests.conftest import ROOT
+from tests.flows import ThreeSteps
+
+
+def test_durable_schema_puts_every_table_in_that_schema(empty_database, runtime, monkeypatch):
+    # The CLI's --database-url / --schema set the environment; restore it afterwards.
+    monkeypatch.setenv("DURABLE_DATABASE_URL", runtime.settings.database_url)
+    monkeypatch.setenv("DURABLE_SCHEMA", "")
+    app = Celery("schema-test", broker="memory://")
+    tenant = install(app, database_url=empty_database, schema="tenant_a", workflows=[])
+    try:
+        assert main(["--database-url", empty_database, "--schema", "tenant_a", "migrate"]) == 0
+        handle = ThreeSteps.start_durable({"customer": "schema"}, queue="nobody-listens")
+        assert run_execution(tenant, handle.id) == "completed"
+        assert dc.get_execution(handle.id, runtime=tenant).result["n"] == 3
+    finally:
+        runtime.activate()
+    engine = create_engine(empty_database)
+    with engine.connect() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT table_schema, count(*) FROM information_schema.tables "
+                "WHERE table_name IN ('workflow_executions', 'step_executions') GROUP BY 1"
+            )
+        ).all()
+        steps = conn.execute(text("SELECT count(*) FROM tenant_a.step_executions")).scalar_one()
+    engine.dispose()
+    assert [tuple(row) for row in tables] == [("tenant_a", 2)]
+    assert steps == 3
+
+
+def test_cli_list_and_show(worker, capsys):
+    handle = ThreeSteps.start_durable({"customer": "cli"})
+    handle.result(timeout=30)
+
+    assert main(["show", handle.id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "completed"
+    assert [step["step"] for step in shown["steps"]] == ["first", "second", "third"]
+
+    assert main(["show", handle.id]) == 0
+    text_out = capsys.readouterr().out
+    assert "completed" in text_out and "second" in text_out
+
+    assert main(["list", "--workflow", "tests.three_steps", "--json", "--limit", "500"]) == 0
+    assert handle.id in [e["id"] for e in json.loads(capsys.readouterr().out)]
+
+    assert main(["list", "--status", "completed", "--limit", "3"]) == 0
+    assert capsys.readouterr().out.startswith("ID")
+
+    assert main(["show", "not-a-uuid"]) == 2
+    assert "is not a UUID" in capsys.readouterr().err
+
+
+def test_demo_command_runs_the_example_workflows(session_database):
+    result = subprocess.run(
+        [sys.executable, "-m", "durable_celery.cli", "demo", "--orders", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("completed {'order'") == 2
+    assert "failed    ValueError: unknown SKUs: unicorn" in result.stdout
+    assert "ship" in result.stdout
