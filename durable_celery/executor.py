@@ -85,7 +85,9 @@ def run_execution(runtime: Runtime, execution_id: str) -> str | None:
     """Handle one wake-up. Returns the status the execution was left in, or None when
     there was nothing to claim (duplicate, early or forged wake-up)."""
     worker = runtime.worker_id
-    with runtime.engine.connect() as conn:
+    # Autocommit: every hot-path statement is a single fenced statement, atomic on its own,
+    # so each costs one round trip and one commit with no BEGIN/COMMIT around it.
+    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         claim = claim_execution(conn, execution_id, worker)
         if claim is None:
             return None

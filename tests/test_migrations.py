@@ -70,3 +70,14 @@ def test_hot_path_indexes_are_partial_on_live_rows(empty_database):
     assert (
         "WHERE (idempotency_key IS NOT NULL)" in definitions["uq_workflow_executions_idempotency"]
     )
+
+
+def test_executions_table_leaves_room_for_hot_checkpoints(empty_database):
+    upgrade(Settings(database_url=empty_database))
+    engine = create_engine(empty_database)
+    with engine.connect() as conn:
+        options = conn.execute(
+            text("SELECT reloptions FROM pg_class WHERE relname = 'workflow_executions'")
+        ).scalar_one()
+    engine.dispose()
+    assert options == ["fillfactor=70"]

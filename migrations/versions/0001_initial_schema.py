@@ -113,6 +113,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workflow_executions")),
+        postgresql_with={"fillfactor": 70},
     )
     op.create_index(
         "ix_workflow_executions_claimed",

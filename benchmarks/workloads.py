@@ -1,0 +1,46 @@
+"""Workloads shared by the benchmarks: K no-op steps, as a durable workflow and as Celery tasks.
+
+Worker subprocesses import this module (DURABLE_WORKFLOW_MODULES), so the number of
+steps comes from the environment (BENCH_STEPS) rather than from arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import redis
+
+from durable_celery import StepContext, Workflow, step
+from durable_celery.celery import app
+
+STEPS = int(os.environ.get("BENCH_STEPS", "10"))
+DONE_KEY = "bench:plain:done"
+LATENCY_KEY = "bench:plain:first_step_latency"
+_redis = redis.Redis.from_url(app.conf.broker_url)
+
+
+def make_noop_workflow(steps: int) -> type[Workflow]:
+    body: dict[str, Any] = {"name": f"bench.noop_{steps}", "__module__": __name__}
+    for index in range(steps):
+
+        def noop(ctx: StepContext) -> None:
+            return None
+
+        noop.__name__ = f"s{index:03d}"
+        body[noop.__name__] = step(noop)
+    return type(f"Noop{steps}", (Workflow,), body)
+
+
+NoopWorkflow = make_noop_workflow(STEPS)
+
+
+@app.task(name="bench.plain_step", ignore_result=True, shared=False)  # type: ignore[untyped-decorator]
+def plain_step(sent_at: float, index: int, last: int) -> float:
+    """One link of a plain Celery chain; the chain carries `sent_at` along."""
+    if index == 0:
+        _redis.rpush(LATENCY_KEY, time.time() - sent_at)
+    if index == last:
+        _redis.incr(DONE_KEY)
+    return sent_at
