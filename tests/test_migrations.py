@@ -81,3 +81,36 @@ def test_executions_table_leaves_room_for_hot_checkpoints(empty_database):
         ).scalar_one()
     engine.dispose()
     assert options == ["fillfactor=70"]
+
+
+def test_the_built_wheel_ships_the_migrations(tmp_path):
+    """`durable-celery migrate` must work from an installed package, not only a checkout."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from tests.conftest import ROOT
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("durable_celery-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {
+        "durable_celery/migrations/env.py",
+        "durable_celery/migrations/script.py.mako",
+        "durable_celery/migrations/versions/0001_initial_schema.py",
+        "durable_celery/py.typed",
+    } <= names
