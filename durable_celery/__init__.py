@@ -2,25 +2,41 @@
 
 Public API, grouped:
 
-- defining: Workflow, step, decision, each, Retry (durations in durable_celery.time)
-- starting and reading: start, get_execution, list_executions, ExecutionHandle,
-  Execution, StepRecord
+- defining: Workflow, step, decision, each, parallel, compensation, Retry, StepContext
+  (durations in durable_celery.time)
+- starting, reading and steering: start, get_execution, list_executions, cancel, retry,
+  ExecutionHandle, Execution, StepRecord
 - Celery: install (the bundled app is `durable_celery.celery.app`)
 - errors: DurableError and its branches
 """
 
 from durable_celery.context import StepContext
-from durable_celery.definition import Workflow, decision, each, get_workflow, step
+from durable_celery.control import cancel, retry
+from durable_celery.definition import (
+    Workflow,
+    compensation,
+    decision,
+    each,
+    get_workflow,
+    parallel,
+    step,
+)
 from durable_celery.errors import (
+    ChildWorkflowFailed,
     ConfigurationError,
+    DecisionError,
     DurableError,
     ExecutionNotFound,
+    ExecutionStateError,
+    FanoutFailed,
     InvalidExecutionId,
     InvalidOption,
     InvalidPayload,
     LockLost,
     PayloadTooLarge,
     ResultTimeout,
+    StepLimitExceeded,
+    StepTimeout,
     UnknownWorkflow,
     WorkflowCancelled,
     WorkflowDefinitionError,
@@ -35,11 +51,15 @@ from durable_celery.runtime import install
 from durable_celery.starting import start
 
 __all__ = [
+    "ChildWorkflowFailed",
     "ConfigurationError",
+    "DecisionError",
     "DurableError",
     "Execution",
     "ExecutionHandle",
     "ExecutionNotFound",
+    "ExecutionStateError",
+    "FanoutFailed",
     "InvalidExecutionId",
     "InvalidOption",
     "InvalidPayload",
@@ -48,19 +68,25 @@ __all__ = [
     "ResultTimeout",
     "Retry",
     "StepContext",
+    "StepLimitExceeded",
     "StepRecord",
+    "StepTimeout",
     "UnknownWorkflow",
     "Workflow",
     "WorkflowCancelled",
     "WorkflowDefinitionError",
     "WorkflowFailed",
     "WorkflowTimedOut",
+    "cancel",
+    "compensation",
     "decision",
     "each",
     "get_execution",
     "get_workflow",
     "install",
     "list_executions",
+    "parallel",
+    "retry",
     "start",
     "step",
 ]

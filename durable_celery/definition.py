@@ -6,7 +6,9 @@ defined, so a mistake fails at import time with the workflow and step named.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
     from durable_celery.handle import ExecutionHandle
 
-StepKind = Literal["step", "decision", "each"]
+StepKind = Literal["step", "decision", "each", "parallel", "compensation"]
+FANOUT_KINDS = ("each", "parallel")
 OnError = Literal["fail_fast", "continue"]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,10 +46,22 @@ class StepSpec:
     items: Any = None
     concurrency: Any = None
     on_error: Any = "fail_fast"
+    branches: tuple[Callable[..., Any], ...] = ()
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        return self.fn.__name__
+        return self.label or self.fn.__name__
+
+    @property
+    def is_fanout(self) -> bool:
+        return self.kind in FANOUT_KINDS
+
+    def branch(self, name: str) -> Callable[..., Any]:
+        for function in self.branches:
+            if function.__name__ == name:
+                return function
+        raise KeyError(name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -57,39 +72,64 @@ class StepSpec:
         def fail(problem: str) -> WorkflowDefinitionError:
             return WorkflowDefinitionError(f"workflow {workflow!r}, step {attribute!r}: {problem}")
 
-        if attribute != self.name:
-            raise fail(f"is bound to attribute {attribute!r} but its function is {self.name!r}")
         if attribute.startswith("_"):
             raise fail("step names must not start with an underscore")
-        if not isinstance(self.retry, Retry):
-            raise fail(f"retry must be a Retry(...), got {self.retry!r}")
+        if self.kind == "parallel":
+            spec = self._validated_branches(attribute, fail)
+        else:
+            if attribute != self.name:
+                raise fail(f"is bound to attribute {attribute!r} but its function is {self.name!r}")
+            spec = self
+        if not isinstance(spec.retry, Retry):
+            raise fail(f"retry must be a Retry(...), got {spec.retry!r}")
         timeout: timedelta | None = None
-        if self.timeout is not None:
+        if spec.timeout is not None:
             try:
-                timeout = to_timedelta(self.timeout, "timeout")
+                timeout = to_timedelta(spec.timeout, "timeout")
             except Exception as exc:
                 raise fail(str(exc)) from None
             if timeout <= timedelta(0):
                 raise fail(f"timeout must be positive, got {timeout}")
-        if self.queue is not None and (not isinstance(self.queue, str) or not self.queue):
-            raise fail(f"queue must be a non-empty string, got {self.queue!r}")
-        if self.compensate is not None and not isinstance(self.compensate, str):
-            raise fail(f"compensate must be the name of a step, got {self.compensate!r}")
-        if self.kind == "each":
-            if not callable(self.items):
-                raise fail(f"items must be a callable taking ctx, got {self.items!r}")
-            concurrency = self.concurrency
+        if spec.queue is not None and (not isinstance(spec.queue, str) or not spec.queue):
+            raise fail(f"queue must be a non-empty string, got {spec.queue!r}")
+        if spec.compensate is not None and not isinstance(spec.compensate, str):
+            raise fail(f"compensate must be the name of a step, got {spec.compensate!r}")
+        if spec.is_fanout:
+            if spec.kind == "each" and not callable(spec.items):
+                raise fail(f"items must be a callable taking ctx, got {spec.items!r}")
+            concurrency = spec.concurrency
             if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
                 raise fail(f"concurrency must be an int >= 1, got {concurrency!r}")
-            if self.on_error not in ("fail_fast", "continue"):
-                raise fail(f"on_error must be 'fail_fast' or 'continue', got {self.on_error!r}")
-        arity = 2 if self.kind == "each" else 1
-        try:
-            inspect.signature(self.fn).bind(*range(arity))
-        except TypeError:
-            wanted = "(ctx, item)" if arity == 2 else "(ctx)"
-            raise fail(f"the function must accept {wanted}") from None
-        return replace(self, timeout=timeout)
+            if spec.on_error not in ("fail_fast", "continue"):
+                raise fail(f"on_error must be 'fail_fast' or 'continue', got {spec.on_error!r}")
+        if spec.kind != "parallel":
+            arity = 2 if spec.kind == "each" else 1
+            try:
+                inspect.signature(spec.fn).bind(*range(arity))
+            except TypeError:
+                wanted = "(ctx, item)" if arity == 2 else "(ctx)"
+                raise fail(f"the function must accept {wanted}") from None
+        return replace(spec, timeout=timeout)
+
+    def _validated_branches(
+        self, attribute: str, fail: Callable[[str], WorkflowDefinitionError]
+    ) -> StepSpec:
+        if not self.branches:
+            raise fail("parallel(...) needs at least one branch function")
+        names = []
+        for function in self.branches:
+            branch_name = getattr(function, "__name__", "")
+            if not callable(function) or not branch_name or branch_name == "<lambda>":
+                raise fail(f"parallel branches must be named functions, got {function!r}")
+            try:
+                inspect.signature(function).bind(None)
+            except TypeError:
+                raise fail(f"branch {branch_name!r} must accept (ctx)") from None
+            names.append(branch_name)
+        if len(set(names)) != len(names):
+            raise fail(f"parallel branch names must be distinct, got {names}")
+        concurrency = len(names) if self.concurrency is None else self.concurrency
+        return replace(self, label=attribute, fn=self.branches[0], concurrency=concurrency)
 
 
 @overload
@@ -123,6 +163,12 @@ def decision(fn: Callable[..., Any]) -> StepSpec:
     return StepSpec(fn, "decision")
 
 
+def compensation(fn: Callable[..., Any]) -> StepSpec:
+    """Declare an undo step. It runs only when the execution fails, for each completed step
+    that names it with `@step(compensate="...")`, newest first."""
+    return StepSpec(fn, "compensation")
+
+
 def each(
     *,
     items: Callable[[Any], Any],
@@ -131,13 +177,75 @@ def each(
     retry: Retry = NO_RETRY,
     timeout: Duration | None = None,
     queue: str | None = None,
+    compensate: str | None = None,
 ) -> Callable[[Callable[..., Any]], StepSpec]:
-    """Declare a step that runs its function once per item, each item as its own unit of work."""
+    """Declare a step that runs its function once per item, each item as its own unit of
+    work dispatched through Celery. Its output is the list of item outputs, in item order."""
 
     def wrap(function: Callable[..., Any]) -> StepSpec:
-        return StepSpec(function, "each", retry, timeout, queue, None, items, concurrency, on_error)
+        return StepSpec(
+            function, "each", retry, timeout, queue, compensate, items, concurrency, on_error
+        )
 
     return wrap
+
+
+def parallel(
+    *branches: Callable[..., Any],
+    on_error: OnError = "fail_fast",
+    retry: Retry = NO_RETRY,
+    timeout: Duration | None = None,
+    queue: str | None = None,
+    concurrency: int | None = None,
+    compensate: str | None = None,
+) -> StepSpec:
+    """Declare a step whose branches (functions taking ctx) run at the same time, each as
+    its own unit of work. Its output maps each branch's function name to its output.
+
+        checks = parallel(credit_check, fraud_check, on_error="continue")
+    """
+    return StepSpec(
+        branches[0] if branches else (lambda ctx: None),
+        "parallel",
+        retry,
+        timeout,
+        queue,
+        compensate,
+        None,
+        concurrency,
+        on_error,
+        tuple(branches),
+    )
+
+
+def _literal_targets(fn: Callable[..., Any]) -> list[str]:
+    """String constants a decision function returns, where its source can be read."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return []
+    function = next((node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)), None)
+    if function is None:
+        return []
+    found: list[str] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Return) and child.value is not None:
+                values = [child.value]
+                if isinstance(child.value, ast.IfExp):
+                    values = [child.value.body, child.value.orelse]
+                found.extend(
+                    value.value
+                    for value in values
+                    if isinstance(value, ast.Constant) and isinstance(value.value, str)
+                )
+            visit(child)
+
+    visit(function)
+    return found
 
 
 _registry: dict[str, type[Workflow]] = {}
@@ -153,6 +261,7 @@ class Workflow:
 
     __steps__: ClassVar[tuple[StepSpec, ...]] = ()
     __step_index__: ClassVar[dict[str, int]] = {}
+    __compensations__: ClassVar[dict[str, StepSpec]] = {}
     __timeout__: ClassVar[timedelta | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -188,17 +297,45 @@ class Workflow:
             for attribute, value in vars(klass).items():
                 if isinstance(value, StepSpec):
                     steps[attribute] = value.validated(name, attribute)
-        if not steps:
+        forward = {key: spec for key, spec in steps.items() if spec.kind != "compensation"}
+        undo = {key: spec for key, spec in steps.items() if spec.kind == "compensation"}
+        if not forward:
             raise fail("declares no steps; decorate at least one function with @step")
-        for spec in steps.values():
-            if spec.compensate is not None and spec.compensate not in steps:
+        for spec in forward.values():
+            if spec.compensate is None:
+                continue
+            if spec.compensate in forward:
+                raise fail(
+                    f"step {spec.name!r} names compensate={spec.compensate!r}, a regular step; "
+                    f"declare the undo step with @compensation so it only runs on failure"
+                )
+            if spec.compensate not in undo:
                 raise fail(
                     f"step {spec.name!r} names compensate={spec.compensate!r}, which is not a "
-                    f"step of this workflow (steps: {', '.join(steps)})"
+                    f"step of this workflow (compensations: {', '.join(undo) or 'none'})"
                 )
-        cls.__steps__ = tuple(steps.values())
+            if spec.kind == "decision":
+                raise fail(f"decision {spec.name!r} cannot have a compensation")
+        for spec in forward.values():
+            if spec.kind != "decision":
+                continue
+            for target in _literal_targets(spec.fn):
+                if target not in forward:
+                    raise fail(
+                        f"decision {spec.name!r} can return {target!r}, which is not a step "
+                        f"(steps: {', '.join(forward)})"
+                    )
+        cls.__steps__ = tuple(forward.values())
         cls.__step_index__ = {spec.name: index for index, spec in enumerate(cls.__steps__)}
+        cls.__compensations__ = undo
         _register(cls)
+
+    @classmethod
+    def step_spec(cls, name: str) -> StepSpec | None:
+        index = cls.__step_index__.get(name)
+        if index is not None:
+            return cls.__steps__[index]
+        return cls.__compensations__.get(name)
 
     @classmethod
     def start_durable(

@@ -54,14 +54,18 @@ class InvalidOption(DurableError, ValueError):
 class WorkflowFailed(DurableError):
     """The execution ended as failed; `error` holds the recorded type, message and traceback."""
 
-    def __init__(self, execution_id: str, error: dict[str, Any] | None) -> None:
+    def __init__(
+        self, execution_id: str, error: dict[str, Any] | None, status: str = "failed"
+    ) -> None:
         self.execution_id = execution_id
         self.error = error or {}
+        self.status = status
         kind = self.error.get("type", "error")
         message = self.error.get("message", "")
         step = self.error.get("step")
         where = f" in step {step!r}" if step else ""
-        super().__init__(f"execution {execution_id} failed{where}: {kind}: {message}")
+        saga = f" ({status})" if status != "failed" else ""
+        super().__init__(f"execution {execution_id} failed{where}{saga}: {kind}: {message}")
 
 
 class WorkflowCancelled(DurableError):
@@ -89,3 +93,48 @@ class ResultTimeout(DurableError, TimeoutError):
 
 class LockLost(DurableError):
     """This worker no longer holds the claim: another worker or a control call took it."""
+
+
+class ExecutionStateError(DurableError):
+    """The call does not apply to the execution in its current status (cancel a finished
+    execution, retry one that did not fail, ...)."""
+
+    def __init__(self, execution_id: str, status: str, action: str) -> None:
+        self.execution_id = execution_id
+        self.status = status
+        super().__init__(f"cannot {action} execution {execution_id}: it is {status}")
+
+
+class StepTimeout(DurableError):
+    """A step attempt ran longer than its `timeout`; it counts as a failed attempt."""
+
+
+class DecisionError(DurableError):
+    """A decision returned something that is not a step of its workflow."""
+
+
+class StepLimitExceeded(DurableError):
+    """The execution ran more steps than the workflow's max_step_runs."""
+
+
+class FanoutFailed(DurableError):
+    """An item of an each/parallel step failed (after its retries) with on_error="fail_fast"."""
+
+    def __init__(self, step: str, index: int, error: dict[str, Any]) -> None:
+        self.step = step
+        self.index = index
+        self.error = error
+        super().__init__(
+            f"item {index} of step {step!r} failed: {error.get('type')}: {error.get('message')}"
+        )
+
+
+class ChildWorkflowFailed(DurableError):
+    """A child workflow awaited with `ctx.run_child` ended without completing."""
+
+    def __init__(self, execution_id: str, status: str, error: dict[str, Any] | None) -> None:
+        self.execution_id = execution_id
+        self.status = status
+        self.error = error or {}
+        detail = f": {self.error.get('type')}: {self.error.get('message')}" if error else ""
+        super().__init__(f"child execution {execution_id} ended {status}{detail}")

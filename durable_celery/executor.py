@@ -1,12 +1,15 @@
-"""Claim an execution and run its steps inline, one checkpoint transaction per step.
+"""Claim an execution and run its steps inline, one checkpoint statement per step.
 
 One wake-up runs as many steps as it can: after a step's checkpoint commits, the next
 step starts in the same task with the same claim, so a step costs one transaction and
-no broker round trip. Every write is fenced by the claim's lock token.
+no broker round trip. Every write is fenced by the claim's lock token. The run stops
+when the workflow ends, when it must wait (a retry timer, a fan-out, a child), or when
+its claim is taken away.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -17,14 +20,27 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from durable_celery import sql
+from durable_celery import fanout, sql
 from durable_celery.context import StepContext
 from durable_celery.db import encode_json
 from durable_celery.definition import StepSpec, Workflow, get_workflow
-from durable_celery.errors import DurableError, LockLost, UnknownWorkflow
-from durable_celery.runtime import Runtime
+from durable_celery.errors import (
+    ChildWorkflowFailed,
+    DecisionError,
+    DurableError,
+    FanoutFailed,
+    LockLost,
+    StepLimitExceeded,
+    StepTimeout,
+    UnknownWorkflow,
+    WorkflowTimedOut,
+)
+from durable_celery.runtime import ITEM_TASK, Runtime
+from durable_celery.timeouts import DEADLINE, Interrupted, limit_for, time_limit
 
 logger = logging.getLogger("durable_celery.executor")
+_UNLIMITED = 1 << 62
+FAILED_FAMILY = ("failed", "cancelled", "timed_out", "compensated", "compensation_failed")
 
 
 @dataclass(frozen=True)
@@ -37,14 +53,23 @@ class Claim:
     attempt: int
     step_runs: int
     token: Any
+    queue: str
+    deadline_at: datetime | None
+    suspended_on: str | None
+    fanout_seq: int | None
+    fanout_failed: bool
+    compensations: list[str] | None
+    error: dict[str, Any] | None
+    cancel_requested: bool
 
 
-class DecisionError(DurableError):
-    """A decision returned something that is not a step of its workflow."""
+class Suspend(BaseException):
+    """Raised inside a step to release the claim until something happens (a child ends).
+    A BaseException, so a step's own `except Exception` does not swallow it."""
 
-
-class StepLimitExceeded(DurableError):
-    """The execution ran more steps than the workflow's max_step_runs."""
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def claim_execution(conn: Connection, execution_id: str, worker: str) -> Claim | None:
@@ -61,6 +86,14 @@ def claim_execution(conn: Connection, execution_id: str, worker: str) -> Claim |
         attempt=row.step_attempt,
         step_runs=row.step_runs,
         token=row.lock_token,
+        queue=row.queue,
+        deadline_at=row.deadline_at,
+        suspended_on=row.suspended_on,
+        fanout_seq=row.fanout_seq,
+        fanout_failed=row.fanout_failed,
+        compensations=row.compensations,
+        error=row.error,
+        cancel_requested=row.cancel_requested_at is not None,
     )
 
 
@@ -83,7 +116,7 @@ def describe_error(
 
 def run_execution(runtime: Runtime, execution_id: str) -> str | None:
     """Handle one wake-up. Returns the status the execution was left in, or None when
-    there was nothing to claim (duplicate, early or forged wake-up)."""
+    there was nothing to claim (duplicate, early or forged wake-up) or the claim was lost."""
     worker = runtime.worker_id
     # Autocommit: every hot-path statement is a single fenced statement, atomic on its own,
     # so each costs one round trip and one commit with no BEGIN/COMMIT around it.
@@ -94,7 +127,6 @@ def run_execution(runtime: Runtime, execution_id: str) -> str | None:
         try:
             return _Run(runtime, conn, claim, worker).run()
         except LockLost:
-            conn.rollback()
             logger.warning(
                 "execution %s: claim lost to another worker or a control call; stopping "
                 "without writing",
@@ -111,107 +143,226 @@ class _Run:
         self.worker = worker
         self.limit = runtime.settings.max_payload_bytes
         self.step_runs = claim.step_runs
-        self.context_json = encode_json(claim.context, "context", 1 << 62)
+        self.context_json = encode_json(claim.context, "context", _UNLIMITED)
+        self.compensations = claim.compensations
+        self.visits: dict[str, int] = {}
+        self.item_wakeups: list[tuple[str, str]] = []
+
+    # --- the loop --------------------------------------------------------------------
 
     def run(self) -> str:
         claim = self.claim
         try:
             self.runtime.import_workflows()
             workflow = get_workflow(claim.workflow)
-        except UnknownWorkflow as exc:
-            return self._fail_without_step(exc)
-        steps = workflow.__steps__
-        index = workflow.__step_index__.get(claim.current_step or steps[0].name)
-        if index is None:
-            return self._fail_without_step(
-                DurableError(
-                    f"step {claim.current_step!r} no longer exists in workflow "
-                    f"{workflow.name!r} (steps now: {', '.join(workflow.step_names())}); "
-                    f"deploy a version that still has it, or cancel the execution"
-                )
-            )
+        except UnknownWorkflow as unknown:
+            return self._fail_without_step(unknown)
+        self.workflow = workflow
+        if claim.cancel_requested:
+            return self._stop("cancelled", claim.error or {"message": "cancelled"})
+        if claim.deadline_at is not None and claim.deadline_at <= datetime.now(UTC):
+            return self._stop("timed_out", _deadline_error())
+        name = claim.current_step or workflow.__steps__[0].name
         results: dict[str, Any] = {}
         if self.step_runs:
             for row in self.conn.execute(sql.COMPLETED_OUTPUTS, {"id": claim.execution_id}):
                 results[row.step_name] = row.output
-            self.conn.rollback()
+                self.visits[row.step_name] = row.visits
         ctx = StepContext(
             execution_id=claim.execution_id,
             workflow=workflow.name,
             input=claim.input,
             context=claim.context,
             results=results,
+            failure=claim.error,
+            children=self,
         )
         attempt = claim.attempt
+        resuming_fanout = claim.suspended_on == "fanout"
         while True:
-            spec = steps[index]
+            spec = workflow.step_spec(name)
+            if spec is None:
+                return self._fail_without_step(
+                    DurableError(
+                        f"step {name!r} no longer exists in workflow {workflow.name!r} (steps now: "
+                        f"{', '.join(workflow.step_names())}); deploy a version that still has it, "
+                        f"or cancel the execution"
+                    )
+                )
             ctx._enter_step(spec.name, attempt)
             started_at = datetime.now(UTC)
             clock = time.perf_counter()
             try:
-                output = self._call(spec, ctx)
+                output = self._attempt(spec, ctx, resuming_fanout)
                 output_json = encode_json(output, f"output of step {spec.name!r}", self.limit)
-                next_index = self._next_index(workflow, spec, index, output)
+                next_name = self._next_step(spec, output)
                 context_json = encode_json(dict(ctx._context), "context", self.limit)
-            except Exception as exc:
-                duration_ms = (time.perf_counter() - clock) * 1000
-                return self._finish_failed(spec, attempt, exc, started_at, duration_ms, ctx)
-            duration_ms = (time.perf_counter() - clock) * 1000
-            step_record = self._step_record(
-                spec,
-                attempt,
-                "completed",
-                started_at,
-                duration_ms,
-                ctx,
-                output=output_json,
-            )
-            if next_index is None:
-                self._write(
-                    sql.FINISH,
-                    {
-                        **step_record,
-                        "status": "completed",
-                        "context": context_json,
-                        "result": output_json,
-                        "execution_error": None,
-                    },
+            except Suspend as suspend:
+                if suspend.reason == "fanout":
+                    # START_FANOUT already released the claim; dispatch the first items.
+                    self.runtime.send_wakeups(self.item_wakeups, task=ITEM_TASK)
+                    return "waiting"
+                return self._suspend(suspend.reason)
+            except Interrupted as interrupted:
+                if interrupted.reason == DEADLINE:
+                    return self._stop("timed_out", _deadline_error())
+                timeout = StepTimeout(
+                    f"step {spec.name!r} ran longer than its timeout of {spec.timeout}"
                 )
-                return "completed"
-            self._write(
-                sql.ADVANCE,
-                {
-                    **step_record,
-                    "context": context_json,
-                    "next_step": steps[next_index].name,
-                },
+                return self._failed(spec, attempt, timeout, started_at, clock, ctx)
+            except Exception as error:
+                return self._failed(spec, attempt, error, started_at, clock, ctx)
+            resuming_fanout = False
+            record = self._step_record(
+                spec, attempt, "completed", started_at, clock, ctx, output=output_json
             )
+            self.visits[spec.name] = self.visits.get(spec.name, 0) + 1
+            if next_name is None:
+                status = "compensated" if self.compensations is not None else "completed"
+                self._finish(
+                    record,
+                    status,
+                    context_json,
+                    output_json if status == "completed" else None,
+                    None
+                    if status == "completed"
+                    else encode_json(self.claim.error, "error", _UNLIMITED),
+                )
+                return status
+            if spec.kind == "compensation":
+                self.compensations = (self.compensations or [])[1:]
+            if self._advance(record, context_json, next_name):
+                return self._stop("cancelled", {"message": "cancelled"})
             self.context_json = context_json
-            results[spec.name] = output
-            index, attempt = next_index, 1
+            if spec.kind != "compensation":
+                results[spec.name] = output
+            name, attempt = next_name, 1
 
-    def _call(self, spec: StepSpec, ctx: StepContext) -> Any:
-        if spec.kind == "each":
-            raise DurableError("@each steps are not supported by this version of the executor")
-        return spec.fn(ctx)
+    def _attempt(self, spec: StepSpec, ctx: StepContext, resuming_fanout: bool) -> Any:
+        if spec.is_fanout:
+            if resuming_fanout:
+                return fanout.collect(self.conn, spec, self.claim)
+            if fanout.start(self, spec, ctx):
+                raise Suspend("fanout")
+            return {} if spec.kind == "parallel" else []
+        seconds, reason = limit_for(spec.timeout, self.claim.deadline_at)
+        with time_limit(seconds, reason):
+            return spec.fn(ctx)
 
-    def _next_index(
-        self, workflow: type[Workflow], spec: StepSpec, index: int, output: Any
-    ) -> int | None:
+    def _next_step(self, spec: StepSpec, output: Any) -> str | None:
+        workflow = self.workflow
         if self.step_runs + 1 >= workflow.max_step_runs:
             raise StepLimitExceeded(
                 f"workflow {workflow.name!r} ran {self.step_runs + 1} steps, the limit set by "
                 f"max_step_runs={workflow.max_step_runs}; a decision probably loops forever"
             )
+        if spec.kind == "compensation":
+            remaining = self.compensations or []
+            return remaining[0] if remaining else None
         if spec.kind == "decision" and output is not None:
-            target = workflow.__step_index__.get(output) if isinstance(output, str) else None
-            if target is None:
+            if not isinstance(output, str) or output not in workflow.__step_index__:
                 raise DecisionError(
                     f"decision {spec.name!r} of workflow {workflow.name!r} returned {output!r}, "
                     f"which is not a step; allowed: {', '.join(workflow.step_names())} or None"
                 )
-            return target
-        return index + 1 if index + 1 < len(workflow.__steps__) else None
+            return output
+        index = workflow.__step_index__[spec.name] + 1
+        return workflow.__steps__[index].name if index < len(workflow.__steps__) else None
+
+    # --- failures, retries and compensation ------------------------------------------
+
+    def _failed(
+        self,
+        spec: StepSpec,
+        attempt: int,
+        exc: Exception,
+        started_at: datetime,
+        clock: float,
+        ctx: StepContext,
+    ) -> str:
+        error = describe_error(exc, spec.name, attempt)
+        error_json = encode_json(error, "error", _UNLIMITED)
+        record = self._step_record(
+            spec, attempt, "failed", started_at, clock, ctx, error=error_json
+        )
+        retryable = not isinstance(exc, (FanoutFailed, DecisionError, StepLimitExceeded))
+        if retryable and spec.retry.should_retry(exc, attempt):
+            delay = spec.retry.delay_after(attempt)
+            logger.info(
+                "execution %s: step %s attempt %d failed (%r); retry in %s",
+                self.claim.execution_id,
+                spec.name,
+                attempt,
+                exc,
+                delay,
+            )
+            row = self._write(
+                sql.RETRY_LATER,
+                {
+                    **record,
+                    "context": self.context_json,
+                    "delay_seconds": delay.total_seconds(),
+                    "compensations": self._compensations_json(),
+                },
+            )
+            if row.cancel_requested_at is not None:
+                return self._stop("cancelled", {"message": "cancelled"}, holding_claim=False)
+            return "pending"
+        logger.info("execution %s: step %s failed: %r", self.claim.execution_id, spec.name, exc)
+        if self.compensations is not None or spec.kind == "compensation":
+            combined = dict(self.claim.error or {})
+            combined["compensation_error"] = error
+            self._finish(
+                record,
+                "compensation_failed",
+                self.context_json,
+                None,
+                encode_json(combined, "error", _UNLIMITED),
+            )
+            return "compensation_failed"
+        plan = self._compensation_plan()
+        if not plan:
+            self._finish(record, "failed", self.context_json, None, error_json)
+            return "failed"
+        # Saga: record the failure, then run the undo steps inline, newest first.
+        self.claim = _with_error(self.claim, error)
+        self.compensations = plan[1:]
+        if self._advance(record, self.context_json, plan[0], execution_error=error_json):
+            return self._stop("cancelled", {"message": "cancelled"})
+        return self._continue_compensating(plan[0])
+
+    def _continue_compensating(self, first: str) -> str:
+        # Re-enter the loop in compensation mode with a fresh claim of the same execution.
+        # Claims are not re-taken: the loop continues under the same token.
+        self_claim = self.claim
+        self.claim = Claim(
+            **{
+                **vars(self_claim),
+                "current_step": first,
+                "attempt": 1,
+                "step_runs": self.step_runs,
+                "suspended_on": None,
+                "compensations": self.compensations,
+                "context": json.loads(self.context_json),
+            }
+        )
+        return self.run()
+
+    def _compensation_plan(self) -> list[str]:
+        rows = self.conn.execute(sql.COMPLETED_SEQUENCE, {"id": self.claim.execution_id})
+        plan = []
+        for row in rows:
+            spec = self.workflow.step_spec(row.step_name)
+            if spec is not None and spec.compensate:
+                plan.append(spec.compensate)
+        return list(reversed(plan))
+
+    def _compensations_json(self) -> str | None:
+        if self.compensations is None:
+            return None
+        return json.dumps(self.compensations)
+
+    # --- writes ----------------------------------------------------------------------
 
     def _step_record(
         self,
@@ -219,7 +370,7 @@ class _Run:
         attempt: int,
         status: str,
         started_at: datetime,
-        duration_ms: float,
+        clock: float,
         ctx: StepContext,
         *,
         output: str | None = None,
@@ -236,42 +387,90 @@ class _Run:
             "step_status": status,
             "output": output,
             "error": error,
-            "logs": encode_json(ctx.log_lines, "logs", 1 << 62) if ctx.log_lines else None,
+            "logs": encode_json(ctx.log_lines, "logs", _UNLIMITED) if ctx.log_lines else None,
             "started_at": started_at,
-            "duration_ms": duration_ms,
+            "duration_ms": (time.perf_counter() - clock) * 1000,
             "worker": self.worker,
         }
 
-    def _finish_failed(
+    def _advance(
         self,
-        spec: StepSpec,
-        attempt: int,
-        exc: Exception,
-        started_at: datetime,
-        duration_ms: float,
-        ctx: StepContext,
-    ) -> str:
-        error = describe_error(exc, spec.name, attempt)
-        error_json = encode_json(error, "error", 1 << 62)
-        logger.info("execution %s: step %s failed: %r", self.claim.execution_id, spec.name, exc)
-        record = self._step_record(
-            spec, attempt, "failed", started_at, duration_ms, ctx, error=error_json
+        record: dict[str, Any],
+        context_json: str,
+        next_step: str,
+        execution_error: str | None = None,
+    ) -> bool:
+        """Checkpoint and move on; True when a cancel request is waiting at this boundary."""
+        row = self._write(
+            sql.ADVANCE,
+            {
+                **record,
+                "context": context_json,
+                "next_step": next_step,
+                "compensations": self._compensations_json(),
+                "execution_error": execution_error,
+            },
         )
-        # The failed step's context changes are dropped: the last checkpoint stays.
-        self._write(
+        return row.cancel_requested_at is not None
+
+    def _finish(
+        self,
+        record: dict[str, Any],
+        status: str,
+        context_json: str,
+        result: str | None,
+        execution_error: str | None,
+    ) -> None:
+        row = self._write(
             sql.FINISH,
             {
                 **record,
-                "status": "failed",
-                "context": self.context_json,
-                "result": None,
-                "execution_error": error_json,
+                "status": status,
+                "context": context_json,
+                "result": result,
+                "execution_error": execution_error,
             },
         )
-        return "failed"
+        if row.wake_parent:
+            parent_id, queue = row.wake_parent.split(" ", 1)
+            self.runtime.send_wakeups([(parent_id, queue)])
+
+    def _suspend(self, reason: str) -> str:
+        row = self.conn.execute(
+            sql.SUSPEND,
+            {
+                "id": self.claim.execution_id,
+                "token": self.claim.token,
+                "suspended_on": reason,
+                "wake_at": None,
+            },
+        ).first()
+        if row is None:
+            raise LockLost(f"execution {self.claim.execution_id}: lock token no longer matches")
+        if row.cancel_requested_at is not None:
+            return self._stop("cancelled", {"message": "cancelled"}, holding_claim=False)
+        if row.status == "pending":
+            # What it waits for happened meanwhile: wake it again at once.
+            self.runtime.send_wakeups([(self.claim.execution_id, self.claim.queue)])
+        return str(row.status)
+
+    def _stop(self, status: str, error: dict[str, Any], *, holding_claim: bool = True) -> str:
+        from durable_celery.control import stop_executions
+
+        with self.runtime.engine.begin() as conn:
+            wakeups = stop_executions(
+                conn,
+                [self.claim.execution_id],
+                status,
+                error,
+                include_running=True,
+                token=self.claim.token if holding_claim else None,
+            )
+        self.runtime.send_wakeups(wakeups)
+        return status
 
     def _fail_without_step(self, exc: Exception) -> str:
-        error_json = encode_json(describe_error(exc), "error", 1 << 62)
+        error_json = encode_json(describe_error(exc), "error", _UNLIMITED)
         self._write(
             sql.FAIL_WITHOUT_STEP,
             {
@@ -282,8 +481,55 @@ class _Run:
         )
         return "failed"
 
-    def _write(self, statement: Any, params: dict[str, Any]) -> None:
-        result = self.conn.execute(statement, params)
-        if result.rowcount != 1:
+    def _write(self, statement: Any, params: dict[str, Any]) -> Any:
+        row = self.conn.execute(statement, params).first()
+        if row is None:
             raise LockLost(f"execution {self.claim.execution_id}: lock token no longer matches")
-        self.conn.commit()
+        return row
+
+    # --- child workflows (ChildStarter) ----------------------------------------------
+
+    def start_child(
+        self,
+        ctx: StepContext,
+        workflow: type[Workflow] | str,
+        input: dict[str, Any] | None,
+        queue: str | None,
+        wait: bool,
+    ) -> Any:
+        from durable_celery.handle import ExecutionHandle
+        from durable_celery.starting import start_execution
+
+        child_class = get_workflow(workflow) if isinstance(workflow, str) else workflow
+        call = ctx._child_calls
+        ctx._child_calls += 1
+        visit = self.visits.get(ctx.step, 0)
+        key = f"child:{self.claim.execution_id}:{ctx.step}:{visit}:{call}"
+        handle: ExecutionHandle = start_execution(
+            child_class,
+            input,
+            queue=queue,
+            idempotency_key=key,
+            parent_id=self.claim.execution_id,
+            wake_parent=wait,
+            runtime=self.runtime,
+        )
+        if not wait:
+            return handle.id
+        row = handle._row()
+        if row.status == "completed":
+            return row.result
+        if row.status in FAILED_FAMILY:
+            raise ChildWorkflowFailed(handle.id, row.status, row.error)
+        raise Suspend("child")
+
+
+def _deadline_error() -> dict[str, Any]:
+    return {
+        "type": f"{WorkflowTimedOut.__module__}.WorkflowTimedOut",
+        "message": "the workflow deadline passed",
+    }
+
+
+def _with_error(claim: Claim, error: dict[str, Any]) -> Claim:
+    return Claim(**{**vars(claim), "error": error})

@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     from durable_celery.records import Execution
     from durable_celery.runtime import Runtime
 
-_FINISHED = ("completed", "failed", "cancelled", "timed_out")
+_FINISHED = ("completed", "failed", "cancelled", "timed_out", "compensated", "compensation_failed")
+
+
+def reported_status(row: Any) -> str:
+    if row.compensations is not None and row.status in ("pending", "running", "waiting"):
+        return "compensating"
+    return str(row.status)
 
 
 class ExecutionHandle:
@@ -42,14 +48,17 @@ class ExecutionHandle:
         table = workflow_executions
         with self.runtime.engine.connect() as conn:
             row = conn.execute(
-                select(table.c.status, table.c.result, table.c.error).where(table.c.id == self.id)
+                select(table.c.status, table.c.result, table.c.error, table.c.compensations).where(
+                    table.c.id == self.id
+                )
             ).first()
         if row is None:
             raise ExecutionNotFound(self.id)
         return row
 
     def status(self) -> str:
-        return str(self._row().status)
+        """The execution's status; 'compensating' while a failed saga runs its undo steps."""
+        return reported_status(self._row())
 
     def execution(self, include_steps: bool = True) -> Execution:
         from durable_celery.query import get_execution
@@ -75,8 +84,8 @@ class ExecutionHandle:
             interval = min(interval * 2, poll_interval)
         if row.status == "completed":
             return row.result
-        if row.status == "failed":
-            raise WorkflowFailed(self.id, row.error)
+        if row.status in ("failed", "compensated", "compensation_failed"):
+            raise WorkflowFailed(self.id, row.error, row.status)
         if row.status == "cancelled":
             raise WorkflowCancelled(self.id, (row.error or {}).get("message"))
         raise WorkflowTimedOut(self.id)

@@ -42,10 +42,21 @@ EXECUTION_STATUSES = (
     "failed",
     "cancelled",
     "timed_out",
+    # Saga endings: the execution failed, then its compensations all ran (or one failed).
+    "compensated",
+    "compensation_failed",
 )
 LIVE_STATUSES = ("pending", "running", "waiting")
-FINISHED_STATUSES = ("completed", "failed", "cancelled", "timed_out")
+FINISHED_STATUSES = (
+    "completed",
+    "failed",
+    "cancelled",
+    "timed_out",
+    "compensated",
+    "compensation_failed",
+)
 STEP_STATUSES = ("running", "completed", "failed", "abandoned", "cancelled")
+ITEM_STATUSES = ("queued", "pending", "running", "completed", "failed", "cancelled")
 
 
 def _status_check(statuses: tuple[str, ...]) -> str:
@@ -92,6 +103,18 @@ workflow_executions = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    # Suspension: what a waiting execution waits for ('fanout', 'child', ...).
+    Column("suspended_on", Text),
+    Column("fanout_seq", Integer),
+    Column("fanout_remaining", Integer),
+    Column("fanout_failed", Boolean, nullable=False, server_default=text("false")),
+    # Saga: compensation steps still to run, in order; NULL outside compensation.
+    Column("compensations", JSONB),
+    Column("cancel_requested_at", DateTime(timezone=True)),
+    # Something it waits for happened while it ran: do not suspend, run the step again.
+    Column("wake_requested", Boolean, nullable=False, server_default=text("false")),
+    # A child started with run_child: its ending wakes the parent.
+    Column("wake_parent", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint(_status_check(EXECUTION_STATUSES), name="status"),
     Index(
         "ix_workflow_executions_due",
@@ -152,6 +175,48 @@ step_executions = Table(
     Column("worker", Text),
     CheckConstraint(_status_check(STEP_STATUSES), name="status"),
     Index("ix_step_executions_execution_id_sequence", "execution_id", "sequence", "attempt"),
+)
+
+step_items = Table(
+    "step_items",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step_name", Text, nullable=False),
+    # Which visit of the step fanned out (the execution's step_runs at that moment).
+    Column("fanout_seq", Integer, nullable=False),
+    Column("item_index", Integer, nullable=False),
+    Column("item", JSONB),
+    Column("status", Text, nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
+    Column("queue", Text, nullable=False),
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("lock_token", UUID(as_uuid=False)),
+    Column("locked_by", Text),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("output", JSONB),
+    Column("error", JSONB),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("duration_ms", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint(_status_check(ITEM_STATUSES), name="status"),
+    Index("uq_step_items_position", "execution_id", "fanout_seq", "item_index", unique=True),
+    Index("ix_step_items_due", "run_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "ix_step_items_queued",
+        "execution_id",
+        "fanout_seq",
+        "item_index",
+        postgresql_where=text("status = 'queued'"),
+    ),
+    Index("ix_step_items_claimed", "heartbeat_at", postgresql_where=text("status = 'running'")),
 )
 
 pending_inputs = Table(

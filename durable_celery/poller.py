@@ -1,29 +1,45 @@
-"""The poller: wakes executions whose timer is due and re-sends lost wake-ups."""
+"""The poller: wakes what is due, re-sends lost wake-ups, and ends expired executions.
+
+Each sweep runs in one short transaction with SKIP LOCKED, so two beats polling at once
+split the work instead of doubling it; a wake-up sent twice is harmless anyway.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from durable_celery import sql
-from durable_celery.runtime import Runtime
+from durable_celery.control import stop_executions
+from durable_celery.runtime import ITEM_TASK, Runtime
 
 logger = logging.getLogger("durable_celery.poller")
 
 
 def poll_once(runtime: Runtime) -> int:
-    """Dispatch one batch of due executions; returns how many wake-ups were sent.
-
-    The rows are marked in one short transaction with SKIP LOCKED, so two beats polling
-    at once split the work instead of doubling it; a wake-up sent twice is harmless anyway.
-    """
+    """One poll: returns how many wake-ups it sent."""
     settings = runtime.settings
+    params = {"grace_seconds": settings.dispatch_grace, "batch_size": settings.poll_batch_size}
     with runtime.engine.begin() as conn:
-        rows = conn.execute(
-            sql.DISPATCH_DUE,
-            {"grace_seconds": settings.dispatch_grace, "batch_size": settings.poll_batch_size},
-        ).all()
-    if rows:
-        ordered = sorted(rows, key=lambda row: -row.priority)
-        runtime.send_wakeups((str(row.id), row.queue) for row in ordered)
-        logger.debug("poller dispatched %d executions", len(rows))
-    return len(rows)
+        expired = [str(row.id) for row in conn.execute(sql.EXPIRED_DEADLINES, params)]
+        timeout_wakeups = stop_executions(
+            conn,
+            expired,
+            "timed_out",
+            {
+                "type": "durable_celery.errors.WorkflowTimedOut",
+                "message": "the workflow deadline passed",
+            },
+            include_running=True,
+        )
+    with runtime.engine.begin() as conn:
+        executions = conn.execute(sql.DISPATCH_DUE, params).all()
+    with runtime.engine.begin() as conn:
+        items = conn.execute(sql.DISPATCH_DUE_ITEMS, params).all()
+    runtime.send_wakeups(timeout_wakeups)
+    ordered = sorted(executions, key=lambda row: -row.priority)
+    runtime.send_wakeups((str(row.id), row.queue) for row in ordered)
+    runtime.send_wakeups(((str(row.id), row.queue) for row in items), task=ITEM_TASK)
+    sent = len(timeout_wakeups) + len(executions) + len(items)
+    if expired:
+        logger.info("poller: %d executions passed their deadline", len(expired))
+    return sent

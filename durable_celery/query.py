@@ -8,7 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from durable_celery.errors import ExecutionNotFound, InvalidExecutionId, InvalidOption
-from durable_celery.models import EXECUTION_STATUSES, step_executions, workflow_executions
+from durable_celery.handle import reported_status
+from durable_celery.models import (
+    EXECUTION_STATUSES,
+    LIVE_STATUSES,
+    step_executions,
+    workflow_executions,
+)
 from durable_celery.records import Execution, StepRecord
 from durable_celery.runtime import Runtime, current_runtime
 
@@ -29,6 +35,7 @@ _EXECUTION_COLUMNS = [
         "started_at",
         "completed_at",
         "parent_id",
+        "compensations",
     )
 ]
 
@@ -71,9 +78,9 @@ def list_executions(
     runtime: Runtime | None = None,
 ) -> list[Execution]:
     """Executions, newest first, filtered by workflow name, status and queue."""
-    if status is not None and status not in EXECUTION_STATUSES:
+    if status is not None and status not in (*EXECUTION_STATUSES, "compensating"):
         raise InvalidOption(
-            f"status must be one of {', '.join(EXECUTION_STATUSES)}, got {status!r}"
+            f"status must be one of {', '.join(EXECUTION_STATUSES)}, compensating; got {status!r}"
         )
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -81,7 +88,12 @@ def list_executions(
     query = select(*_EXECUTION_COLUMNS)
     if workflow is not None:
         query = query.where(workflow_executions.c.workflow == workflow)
-    if status is not None:
+    if status == "compensating":
+        query = query.where(
+            workflow_executions.c.status.in_(LIVE_STATUSES),
+            workflow_executions.c.compensations.is_not(None),
+        )
+    elif status is not None:
         query = query.where(workflow_executions.c.status == status)
     if queue is not None:
         query = query.where(workflow_executions.c.queue == queue)
@@ -125,7 +137,7 @@ def _execution(row: Any, steps: tuple[StepRecord, ...] | None) -> Execution:
     return Execution(
         id=str(row.id),
         workflow=row.workflow,
-        status=row.status,
+        status=reported_status(row),
         input=row.input,
         context=row.context,
         result=row.result,

@@ -26,6 +26,7 @@ logger = logging.getLogger("durable_celery")
 
 WAKE_TASK = "durable_celery.wake"
 POLL_TASK = "durable_celery.poll"
+ITEM_TASK = "durable_celery.run_item"
 
 _current: Runtime | None = None
 
@@ -58,13 +59,14 @@ class Runtime:
             importlib.import_module(module)
         self._workflows_imported = True
 
-    def send_wakeups(self, wakeups: Iterable[tuple[str, str]]) -> None:
-        """Publish one wake-up per (execution id, queue). A failure is logged, never raised:
-        the row is committed, and the poller re-sends wake-ups that were never claimed."""
+    def send_wakeups(self, wakeups: Iterable[tuple[str, str]], task: str = WAKE_TASK) -> None:
+        """Publish one wake-up per (id, queue) to `task` (executions, or fan-out items).
+        A failure is logged, never raised: the row is committed, and the poller re-sends
+        wake-ups that were never claimed."""
         for execution_id, queue in wakeups:
             try:
                 self.app.send_task(
-                    WAKE_TASK,
+                    task,
                     args=[execution_id],
                     queue=queue,
                     serializer="json",

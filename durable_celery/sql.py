@@ -15,14 +15,14 @@ START = text(
     """
     INSERT INTO workflow_executions
         (id, workflow, status, queue, priority, input, current_step, run_at,
-         dispatched_at, deadline_at, idempotency_key, parent_id)
+         dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent)
     VALUES
         (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
          CASE WHEN :dispatch_now THEN now() END,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
              + make_interval(secs => :timeout_seconds),
-         :idempotency_key, :parent_id)
+         :idempotency_key, :parent_id, :wake_parent)
     ON CONFLICT (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
     """
@@ -50,11 +50,14 @@ CLAIM = text(
         started_at = coalesce(e.started_at, now()),
         step_attempt = e.step_attempt + 1,
         step_started_at = now(),
+        wake_requested = false,
         updated_at = now()
     FROM candidate
     WHERE e.id = candidate.id
     RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
-              e.step_runs, e.lock_token
+              e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
+              e.fanout_seq, e.fanout_failed, e.compensations, e.error,
+              e.cancel_requested_at, e.parent_id, e.wake_parent
     """
 )
 """Take the claim of one due, pending execution and start the next attempt of its
@@ -64,13 +67,24 @@ so the planner cannot turn it into a nested loop that updates more rows than cho
 
 COMPLETED_OUTPUTS = text(
     """
-    SELECT DISTINCT ON (step_name) step_name, output
+    SELECT DISTINCT ON (step_name) step_name, output,
+           count(*) OVER (PARTITION BY step_name) AS visits
     FROM step_executions
     WHERE execution_id = :id AND status = 'completed'
     ORDER BY step_name, sequence DESC
     """
 )
-"""The latest recorded output of every completed step, for `ctx.results` after a claim."""
+"""The latest output of every completed step, and how many times each completed (loop
+visits), for `ctx.results` and child-workflow identities after a claim."""
+
+COMPLETED_SEQUENCE = text(
+    """
+    SELECT step_name FROM step_executions
+    WHERE execution_id = :id AND status = 'completed'
+    ORDER BY sequence
+    """
+)
+"""Completed step runs in order: what a saga compensates, in reverse."""
 
 _RECORD_STEP = """
     INSERT INTO step_executions
@@ -88,20 +102,40 @@ ADVANCE = text(
         UPDATE workflow_executions
         SET context = CAST(:context AS jsonb),
             current_step = :next_step,
+            compensations = CAST(:compensations AS jsonb),
+            error = coalesce(CAST(:execution_error AS jsonb), error),
             step_attempt = 1,
             step_runs = step_runs + 1,
             step_started_at = now(),
+            suspended_on = NULL,
             updated_at = now()
         WHERE id = :id AND lock_token = :token
-        RETURNING id
+        RETURNING id, cancel_requested_at
     )
     """
     + _RECORD_STEP
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
 )
 """Checkpoint a completed step and move to the next one, keeping the claim: one
 statement, one transaction. The next step starts inline, with no broker round trip.
 It writes no indexed column, so Postgres can make it a HOT update (the table keeps
-free space per page for that): the seven indexes of the table are not touched."""
+free space per page for that): the seven indexes of the table are not touched.
+It returns a pending cancel request, so a cancelled execution stops at this boundary."""
+
+_WAKE_PARENT = """
+    woken AS (
+        UPDATE workflow_executions AS p
+        SET status = CASE WHEN p.status = 'waiting' THEN 'pending' ELSE p.status END,
+            wake_requested = p.wake_requested OR p.status = 'running',
+            run_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.run_at END,
+            dispatched_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.dispatched_at END,
+            updated_at = now()
+        FROM fenced
+        WHERE fenced.wake_parent AND p.id = fenced.parent_id
+          AND p.status IN ('pending', 'running', 'waiting')
+        RETURNING p.id, p.queue, p.status
+    )
+"""
 
 FINISH = text(
     """
@@ -113,6 +147,8 @@ FINISH = text(
             error = CAST(:execution_error AS jsonb),
             -- A failed execution keeps the step it failed in, so retry() can resume there.
             current_step = CASE WHEN :status = 'completed' THEN NULL ELSE current_step END,
+            compensations = NULL,
+            suspended_on = NULL,
             step_runs = step_runs + 1,
             completed_at = now(),
             lock_token = NULL,
@@ -120,13 +156,17 @@ FINISH = text(
             heartbeat_at = NULL,
             updated_at = now()
         WHERE id = :id AND lock_token = :token
-        RETURNING id
-    )
+        RETURNING id, parent_id, wake_parent
+    ),
     """
+    + _WAKE_PARENT
     + _RECORD_STEP
+    + """ RETURNING (SELECT woken.id::text || ' ' || woken.queue FROM woken
+                     WHERE woken.status = 'pending') AS wake_parent"""
 )
 """Record the last step run (completed or failed) and end the execution with `status`,
-releasing the claim, in the same statement."""
+releasing the claim, in the same statement. A child started with `run_child` wakes its
+parent in that same statement (or flags it, when the parent is running right now)."""
 
 FAIL_WITHOUT_STEP = text(
     """
@@ -134,9 +174,205 @@ FAIL_WITHOUT_STEP = text(
     SET status = 'failed', error = CAST(:error AS jsonb), completed_at = now(),
         lock_token = NULL, locked_by = NULL, heartbeat_at = NULL, updated_at = now()
     WHERE id = :id AND lock_token = :token
+    RETURNING id
     """
 )
 """End a claimed execution that cannot run at all (unknown workflow, vanished step)."""
+
+RETRY_LATER = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        SET status = 'pending',
+            run_at = now() + make_interval(secs => :delay_seconds),
+            dispatched_at = NULL,
+            context = CAST(:context AS jsonb),
+            compensations = CAST(:compensations AS jsonb),
+            step_runs = step_runs + 1,
+            lock_token = NULL,
+            locked_by = NULL,
+            heartbeat_at = NULL,
+            updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id, cancel_requested_at
+    )
+    """
+    + _RECORD_STEP
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
+)
+"""Record a failed attempt and release the execution onto a durable timer: the poller
+wakes it at run_at. The attempt counter stays, so the claim that retries increments it:
+the attempt budget survives worker crashes and database restarts."""
+
+SUSPEND = text(
+    """
+    UPDATE workflow_executions
+    SET status = CASE WHEN wake_requested THEN 'pending' ELSE 'waiting' END,
+        run_at = CASE WHEN wake_requested THEN now()
+                      ELSE coalesce(:wake_at, 'infinity'::timestamptz) END,
+        dispatched_at = CASE WHEN wake_requested THEN now() END,
+        wake_requested = false,
+        suspended_on = :suspended_on,
+        -- Resuming runs the same attempt again; the claim adds the one taken back here.
+        step_attempt = step_attempt - 1,
+        lock_token = NULL,
+        locked_by = NULL,
+        heartbeat_at = NULL,
+        updated_at = now()
+    WHERE id = :id AND lock_token = :token
+    RETURNING status, cancel_requested_at
+    """
+)
+"""Release the claim while the current step waits (a child, and later sleeps and events).
+If what it waits for already happened while it ran (wake_requested), it goes straight
+back to pending instead, so a wake-up can never be lost between check and suspend."""
+
+START_FANOUT = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        SET status = 'waiting',
+            run_at = 'infinity',
+            dispatched_at = NULL,
+            suspended_on = 'fanout',
+            fanout_seq = :fanout_seq,
+            fanout_remaining = :total,
+            fanout_failed = false,
+            step_attempt = step_attempt - 1,
+            lock_token = NULL,
+            locked_by = NULL,
+            heartbeat_at = NULL,
+            updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id
+    )
+    INSERT INTO step_items
+        (id, execution_id, step_name, fanout_seq, item_index, item, status, queue, run_at,
+         dispatched_at)
+    SELECT item.id, fenced.id, :step_name, :fanout_seq, item.ordinality - 1,
+           CAST(item.value AS jsonb),
+           CASE WHEN item.ordinality <= :concurrency THEN 'pending' ELSE 'queued' END,
+           :queue, now(),
+           CASE WHEN item.ordinality <= :concurrency THEN now() END
+    FROM fenced,
+         unnest(CAST(:item_ids AS uuid[]), CAST(:item_values AS text[]))
+             WITH ORDINALITY AS item(id, value, ordinality)
+    RETURNING id, status
+    """
+)
+"""Fan out: write every item of an each/parallel step and suspend the execution on
+them, in one statement. The first `concurrency` items are dispatched now, the rest
+wait in 'queued' until a finishing item hands its slot on."""
+
+FANOUT_RESULTS = text(
+    """
+    SELECT item_index, status, output, error FROM step_items
+    WHERE execution_id = :id AND fanout_seq = :fanout_seq
+    ORDER BY item_index
+    """
+)
+
+ITEM_CLAIM = text(
+    """
+    WITH candidate AS MATERIALIZED (
+        SELECT id FROM step_items
+        WHERE id = :id AND status = 'pending' AND run_at <= now()
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE step_items AS i
+    SET status = 'running', lock_token = gen_random_uuid(), locked_by = :worker,
+        heartbeat_at = now(), attempt = i.attempt + 1, started_at = now()
+    FROM candidate
+    WHERE i.id = candidate.id
+    RETURNING i.id, i.execution_id, i.step_name, i.fanout_seq, i.item_index, i.item,
+              i.attempt, i.lock_token, i.queue
+    """
+)
+"""Claim one fan-out item, like CLAIM does for executions."""
+
+ITEM_PARENT = text(
+    """
+    SELECT workflow, input, context, status, suspended_on, fanout_seq, deadline_at
+    FROM workflow_executions WHERE id = :id
+    """
+)
+
+ITEM_FINISH = text(
+    """
+    WITH done AS (
+        UPDATE step_items
+        SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
+            completed_at = now(), duration_ms = :duration_ms, lock_token = NULL,
+            heartbeat_at = NULL
+        WHERE id = :id AND lock_token = :token
+        RETURNING execution_id, fanout_seq
+    ),
+    parent AS (
+        UPDATE workflow_executions AS e
+        SET fanout_remaining = e.fanout_remaining - 1,
+            fanout_failed = e.fanout_failed OR :fail_fast,
+            status = CASE WHEN e.fanout_remaining = 1 OR :fail_fast
+                          THEN 'pending' ELSE e.status END,
+            run_at = CASE WHEN e.fanout_remaining = 1 OR :fail_fast
+                          THEN now() ELSE e.run_at END,
+            dispatched_at = CASE WHEN e.fanout_remaining = 1 OR :fail_fast
+                                 THEN now() ELSE e.dispatched_at END,
+            updated_at = now()
+        FROM done
+        WHERE e.id = done.execution_id AND e.status = 'waiting'
+          AND e.suspended_on = 'fanout' AND e.fanout_seq = done.fanout_seq
+        RETURNING e.id, e.queue, e.status
+    ),
+    handed_on AS (
+        UPDATE step_items AS n
+        SET status = 'pending', run_at = now(), dispatched_at = now()
+        WHERE NOT :fail_fast AND n.id = (
+            SELECT q.id FROM step_items AS q, done
+            WHERE q.execution_id = done.execution_id AND q.fanout_seq = done.fanout_seq
+              AND q.status = 'queued'
+            ORDER BY q.item_index
+            LIMIT 1
+            FOR UPDATE OF q SKIP LOCKED
+        )
+        RETURNING n.id, n.queue
+    ),
+    dropped AS (
+        UPDATE step_items AS c
+        SET status = 'cancelled', lock_token = NULL
+        FROM done
+        WHERE :fail_fast AND c.execution_id = done.execution_id
+          AND c.fanout_seq = done.fanout_seq AND c.status IN ('queued', 'pending')
+        RETURNING c.id
+    )
+    SELECT (SELECT count(*) FROM done) AS done,
+           (SELECT parent.status FROM parent) AS parent_status,
+           (SELECT parent.queue FROM parent) AS parent_queue,
+           (SELECT handed_on.id FROM handed_on) AS next_id,
+           (SELECT handed_on.queue FROM handed_on) AS next_queue,
+           (SELECT count(*) FROM dropped) AS dropped
+    """
+)
+"""Record an item's ending and do the fan-in in the same statement. The parent row's
+lock serialises finishing items, so the counter reaches zero exactly once and only that
+item flips the execution back to pending. A finishing item hands its concurrency slot to
+the next queued item; a fail_fast failure cancels what has not started instead."""
+
+ITEM_RETRY_LATER = text(
+    """
+    UPDATE step_items
+    SET status = 'pending', run_at = now() + make_interval(secs => :delay_seconds),
+        dispatched_at = NULL, error = CAST(:error AS jsonb), lock_token = NULL,
+        heartbeat_at = NULL
+    WHERE id = :id AND lock_token = :token
+    """
+)
+"""A failed item attempt waits on a durable timer; it keeps its concurrency slot."""
+
+ITEM_DROP = text(
+    "UPDATE step_items SET status = 'cancelled', lock_token = NULL "
+    "WHERE id = :id AND lock_token = :token"
+)
+"""An item whose execution stopped waiting for it (cancelled, failed fast) is dropped."""
 
 DISPATCH_DUE = text(
     """
@@ -145,7 +381,7 @@ DISPATCH_DUE = text(
         WHERE status IN ('pending', 'waiting') AND run_at <= now()
           AND (dispatched_at IS NULL
                OR dispatched_at < now() - make_interval(secs => :grace_seconds))
-        ORDER BY run_at
+        ORDER BY priority DESC, run_at
         LIMIT :batch_size
         FOR UPDATE SKIP LOCKED
     )
@@ -160,3 +396,114 @@ DISPATCH_DUE = text(
 Only live rows are in the partial index it scans (ix_workflow_executions_due), so
 finished history costs nothing. A pending row dispatched less than `grace` ago is left
 alone: its wake-up is probably still in flight. Safe on several beats at once."""
+
+DISPATCH_DUE_ITEMS = text(
+    """
+    WITH due AS MATERIALIZED (
+        SELECT id FROM step_items
+        WHERE status = 'pending' AND run_at <= now()
+          AND (dispatched_at IS NULL
+               OR dispatched_at < now() - make_interval(secs => :grace_seconds))
+        ORDER BY run_at
+        LIMIT :batch_size
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE step_items AS i SET dispatched_at = now()
+    FROM due WHERE i.id = due.id
+    RETURNING i.id, i.queue
+    """
+)
+"""The poller's sweep of fan-out items: retry timers that are due, lost wake-ups."""
+
+EXPIRED_DEADLINES = text(
+    """
+    SELECT id FROM workflow_executions
+    WHERE deadline_at IS NOT NULL AND deadline_at <= now()
+      AND status IN ('pending', 'running', 'waiting')
+      AND (status <> 'running' OR deadline_at < now() - make_interval(secs => :grace_seconds))
+    ORDER BY deadline_at
+    LIMIT :batch_size
+    FOR UPDATE SKIP LOCKED
+    """
+)
+"""Live executions past their workflow deadline. A running one is left to its worker
+(which interrupts the step at the deadline) unless it is still running `grace` later."""
+
+# --- Control: cancel, timeouts, retry (not hot; one transaction per call) -------------
+
+END_EXECUTIONS = text(
+    """
+    UPDATE workflow_executions
+    SET status = :status, error = CAST(:error AS jsonb), completed_at = now(),
+        lock_token = NULL, locked_by = NULL, heartbeat_at = NULL, suspended_on = NULL,
+        updated_at = now()
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status IN ('pending', 'running', 'waiting')
+      AND (CAST(:token AS uuid) IS NULL OR lock_token = CAST(:token AS uuid))
+      AND (:include_running OR status <> 'running')
+    RETURNING id
+    """
+)
+"""End live executions as cancelled or timed_out, releasing any claim (fencing out its
+worker). With include_running false, running ones are left to REQUEST_CANCEL."""
+
+REQUEST_CANCEL = text(
+    """
+    UPDATE workflow_executions
+    SET cancel_requested_at = now(), error = CAST(:error AS jsonb), updated_at = now()
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'running'
+      AND cancel_requested_at IS NULL
+    RETURNING id
+    """
+)
+"""Ask a running execution to stop at its next step boundary."""
+
+DROP_ITEMS_OF = text(
+    """
+    UPDATE step_items SET status = 'cancelled', lock_token = NULL
+    WHERE execution_id = ANY(CAST(:ids AS uuid[]))
+      AND status IN ('queued', 'pending', 'running')
+    """
+)
+
+LIVE_CHILDREN_OF = text(
+    """
+    SELECT id FROM workflow_executions
+    WHERE parent_id = ANY(CAST(:ids AS uuid[])) AND status IN ('pending', 'running', 'waiting')
+    ORDER BY id
+    FOR UPDATE
+    """
+)
+
+WAKE_PARENTS_OF = text(
+    """
+    UPDATE workflow_executions AS p
+    SET status = CASE WHEN p.status = 'waiting' THEN 'pending' ELSE p.status END,
+        wake_requested = p.wake_requested OR p.status = 'running',
+        run_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.run_at END,
+        dispatched_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.dispatched_at END,
+        updated_at = now()
+    FROM workflow_executions AS c
+    WHERE c.id = ANY(CAST(:ids AS uuid[])) AND c.wake_parent AND p.id = c.parent_id
+      AND p.status IN ('pending', 'running', 'waiting')
+    RETURNING p.id, p.queue, p.status
+    """
+)
+"""Children that ended (cancelled, timed out) wake the parents waiting on them."""
+
+LOCK_EXECUTION = text(
+    "SELECT status, queue, workflow FROM workflow_executions WHERE id = :id FOR UPDATE"
+)
+
+RESUME_FAILED = text(
+    """
+    UPDATE workflow_executions
+    SET status = 'pending', error = NULL, result = NULL, completed_at = NULL,
+        step_attempt = 0, run_at = now(), dispatched_at = now(), compensations = NULL,
+        suspended_on = NULL, fanout_failed = false, cancel_requested_at = NULL,
+        deadline_at = now() + make_interval(secs => :timeout_seconds),
+        updated_at = now()
+    WHERE id = :id AND status IN ('failed', 'timed_out')
+    RETURNING queue
+    """
+)
+"""retry(): resume from the step it failed in; completed outputs stay as recorded."""

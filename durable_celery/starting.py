@@ -66,11 +66,14 @@ def start_execution(
     idempotency_key: str | None = None,
     session: Session | Connection | None = None,
     parent_id: str | None = None,
+    wake_parent: bool = False,
+    runtime: Runtime | None = None,
 ) -> ExecutionHandle:
-    runtime = current_runtime()
+    runtime = runtime or current_runtime()
     params = _start_params(
         runtime, workflow, input, queue, priority, delay, run_at, idempotency_key, parent_id
     )
+    params["wake_parent"] = wake_parent
     wakeup = (params["id"], params["queue"])
     if session is None:
         with runtime.engine.begin() as conn:

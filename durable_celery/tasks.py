@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from durable_celery.runtime import POLL_TASK, WAKE_TASK, Runtime
+from durable_celery.runtime import ITEM_TASK, POLL_TASK, WAKE_TASK, Runtime
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -34,6 +34,18 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         except InvalidExecutionId:
             return None
         return run_execution(task.app.durable_runtime, execution_id)
+
+    @app.task(name=ITEM_TASK, ignore_result=True, serializer="json", bind=True, shared=False)  # type: ignore[untyped-decorator]
+    def run_item(task: Any, item_id: Any) -> str | None:
+        from durable_celery.errors import InvalidExecutionId
+        from durable_celery.fanout import run_item as run_one_item
+        from durable_celery.query import parse_execution_id
+
+        try:
+            item_id = parse_execution_id(item_id)
+        except InvalidExecutionId:
+            return None
+        return run_one_item(task.app.durable_runtime, item_id)
 
     @app.task(name=POLL_TASK, ignore_result=True, serializer="json", bind=True, shared=False)  # type: ignore[untyped-decorator]
     def poll(task: Any) -> int:
