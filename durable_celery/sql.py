@@ -141,10 +141,15 @@ FINISH = text(
     """
     WITH fenced AS (
         UPDATE workflow_executions
-        SET status = :status,
+        -- A cancel requested during the last step wins: the step is recorded, the
+        -- execution ends cancelled with the cancel's reason.
+        SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                          ELSE :status END,
             context = CAST(:context AS jsonb),
-            result = CAST(:result AS jsonb),
-            error = CAST(:execution_error AS jsonb),
+            result = CASE WHEN cancel_requested_at IS NOT NULL THEN NULL
+                          ELSE CAST(:result AS jsonb) END,
+            error = CASE WHEN cancel_requested_at IS NOT NULL THEN error
+                         ELSE CAST(:execution_error AS jsonb) END,
             -- A failed execution keeps the step it failed in, so retry() can resume there.
             current_step = CASE WHEN :status = 'completed' THEN NULL ELSE current_step END,
             compensations = NULL,
