@@ -3,6 +3,8 @@ session's `celery -A durable_celery worker` subprocess (two pool processes, embe
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import text
 
@@ -47,7 +49,7 @@ def test_a_failing_step_is_retried_on_a_durable_timer_until_it_succeeds(worker, 
     ]
     assert steps[1].error["type"] == "tests.flows_control.Flaky"
     # Each retry waited for its backoff after the failed attempt ended.
-    for failed, retried in zip(steps[1:3], steps[2:4], strict=True):
+    for failed, retried in itertools.pairwise(steps):
         assert (retried.started_at - failed.completed_at).total_seconds() >= 0.25
     assert _runs(redis_client, handle.id, "prepare") == 1
 
@@ -151,14 +153,14 @@ def test_each_keeps_at_most_concurrency_items_in_flight(worker):
     handle = FanOutOneAtATime.start_durable({"n": 6, "pause": 0.1})
     outputs = dc.get_execution(handle.id).steps if handle.result(timeout=60) else None
     intervals = sorted((entry["start"], entry["end"]) for entry in outputs[0].output)
-    for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(intervals):
         assert start >= end  # concurrency=1: no two items overlapped
 
 
 def test_each_items_retry_with_the_step_policy(worker):
     handle = FanOut.start_durable({"n": 5, "flaky": [1, 3]})
     handle.result(timeout=60)
-    outputs = [s for s in dc.get_execution(handle.id).steps if s.step == "double"][0].output
+    outputs = next(s for s in dc.get_execution(handle.id).steps if s.step == "double").output
     assert [entry["attempt"] for entry in outputs] == [1, 2, 1, 2, 1]
 
 
@@ -188,7 +190,7 @@ def test_each_fail_fast_fails_the_step_and_cancels_what_has_not_started(worker, 
 def test_each_continue_records_failed_items_as_errors(worker):
     handle = FanOutContinue.start_durable({"fail": [2]})
     assert handle.result(timeout=60) == {"ok": 3, "failed": 1}
-    outputs = [s for s in dc.get_execution(handle.id).steps if s.step == "double"][0].output
+    outputs = next(s for s in dc.get_execution(handle.id).steps if s.step == "double").output
     assert outputs[2] == {"error": {"type": "ValueError", "message": "item 2 is bad"}}
     assert outputs[3]["v"] == 6
 
@@ -203,7 +205,7 @@ def test_each_with_no_items_outputs_an_empty_list(worker):
 def test_parallel_branches_run_as_separate_units_and_collect_by_name(worker):
     handle = Checks.start_durable({"customer": "ada"})
     assert handle.result(timeout=60) == "approve"
-    output = [s for s in dc.get_execution(handle.id).steps if s.step == "checks"][0].output
+    output = next(s for s in dc.get_execution(handle.id).steps if s.step == "checks").output
     assert set(output) == {"credit_check", "fraud_check", "kyc_check"}
     assert output["fraud_check"] == {"risk": "low"}
     assert output["kyc_check"] == "verified ada"
