@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 
 from durable_celery.config import Settings
 from durable_celery.errors import InvalidPayload, PayloadTooLarge
@@ -75,3 +76,9 @@ def encode_json(value: Any, what: str, limit: int) -> str:
             f"(durable_max_payload_bytes)"
         )
     return encoded
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The database connection died (server restart, network): the pool was invalidated,
+    and the same work can be tried again on a fresh connection."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from durable_celery import fanout, sql
 from durable_celery.context import StepContext
-from durable_celery.db import encode_json
+from durable_celery.db import encode_json, is_disconnect
 from durable_celery.definition import StepSpec, Workflow, get_workflow
 from durable_celery.errors import (
     ChildWorkflowFailed,
@@ -118,21 +119,30 @@ def run_execution(runtime: Runtime, execution_id: str) -> str | None:
     """Handle one wake-up. Returns the status the execution was left in, or None when
     there was nothing to claim (duplicate, early or forged wake-up) or the claim was lost."""
     worker = runtime.worker_id
-    # Autocommit: every hot-path statement is a single fenced statement, atomic on its own,
-    # so each costs one round trip and one commit with no BEGIN/COMMIT around it.
-    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        claim = claim_execution(conn, execution_id, worker)
-        if claim is None:
-            return None
-        try:
-            return _Run(runtime, conn, claim, worker).run()
-        except LockLost:
-            logger.warning(
-                "execution %s: claim lost to another worker or a control call; stopping "
-                "without writing",
-                execution_id,
-            )
-            return None
+    for tries_left in (1, 0):
+        # Autocommit: every hot-path statement is a single fenced statement, atomic on its
+        # own, so each costs one round trip and one commit with no BEGIN/COMMIT around it.
+        with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            try:
+                claim = claim_execution(conn, execution_id, worker)
+            except DBAPIError as exc:
+                # A connection that died with the database (restart) is replaced once;
+                # nothing was claimed, so trying again is safe.
+                if tries_left and is_disconnect(exc):
+                    continue
+                raise
+            if claim is None:
+                return None
+            try:
+                return _Run(runtime, conn, claim, worker).run()
+            except LockLost:
+                logger.warning(
+                    "execution %s: claim lost to another worker or a control call; stopping "
+                    "without writing",
+                    execution_id,
+                )
+                return None
+    return None
 
 
 class _Run:

@@ -14,9 +14,11 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DBAPIError
+
 from durable_celery import sql
 from durable_celery.context import StepContext
-from durable_celery.db import encode_json
+from durable_celery.db import encode_json, is_disconnect
 from durable_celery.definition import StepSpec, get_workflow
 from durable_celery.errors import DurableError, FanoutFailed, InvalidPayload, LockLost, StepTimeout
 from durable_celery.runtime import ITEM_TASK, WAKE_TASK, Runtime
@@ -104,75 +106,85 @@ def collect(conn: Connection, spec: StepSpec, claim: Claim) -> Any:
 def run_item(runtime: Runtime, item_id: str) -> str | None:
     """Handle the wake-up of one fan-out item."""
     worker = runtime.worker_id
-    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        item = conn.execute(sql.ITEM_CLAIM, {"id": item_id, "worker": worker}).first()
-        if item is None:
-            return None
-        fence = {"id": str(item.id), "token": item.lock_token}
-        parent = conn.execute(sql.ITEM_PARENT, {"id": item.execution_id}).first()
-        if parent is None or (parent.status, parent.suspended_on, parent.fanout_seq) != (
-            "waiting",
-            "fanout",
-            item.fanout_seq,
-        ):
-            # The execution stopped waiting for this fan-out (cancelled, failed fast).
-            conn.execute(sql.ITEM_DROP, fence)
-            return "cancelled"
-        runtime.import_workflows()
-        spec = get_workflow(parent.workflow).step_spec(item.step_name)
-        results = {
-            row.step_name: row.output
-            for row in conn.execute(sql.COMPLETED_OUTPUTS, {"id": item.execution_id})
-        }
-        ctx = StepContext(
-            execution_id=str(item.execution_id),
-            workflow=parent.workflow,
-            input=parent.input,
-            context=parent.context,
-            results=results,
-            read_only=True,
+    for tries_left in (1, 0):
+        with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            try:
+                item = conn.execute(sql.ITEM_CLAIM, {"id": item_id, "worker": worker}).first()
+            except DBAPIError as exc:
+                if tries_left and is_disconnect(exc):
+                    continue  # the connection died with the database; nothing was claimed
+                raise
+            if item is None:
+                return None
+            return _run_claimed_item(runtime, conn, item)
+    return None
+
+
+def _run_claimed_item(runtime: Runtime, conn: Connection, item: Any) -> str | None:
+    fence = {"id": str(item.id), "token": item.lock_token}
+    parent = conn.execute(sql.ITEM_PARENT, {"id": item.execution_id}).first()
+    if parent is None or (parent.status, parent.suspended_on, parent.fanout_seq) != (
+        "waiting",
+        "fanout",
+        item.fanout_seq,
+    ):
+        # The execution stopped waiting for this fan-out (cancelled, failed fast).
+        conn.execute(sql.ITEM_DROP, fence)
+        return "cancelled"
+    runtime.import_workflows()
+    spec = get_workflow(parent.workflow).step_spec(item.step_name)
+    results = {
+        row.step_name: row.output
+        for row in conn.execute(sql.COMPLETED_OUTPUTS, {"id": item.execution_id})
+    }
+    ctx = StepContext(
+        execution_id=str(item.execution_id),
+        workflow=parent.workflow,
+        input=parent.input,
+        context=parent.context,
+        results=results,
+        read_only=True,
+    )
+    ctx._enter_step(item.step_name, item.attempt)
+    ctx.item_index = item.item_index
+    clock = time.perf_counter()
+    try:
+        if spec is None or not spec.is_fanout:
+            raise DurableError(f"step {item.step_name!r} is no longer an each/parallel step")
+        seconds, reason = limit_for(spec.timeout, parent.deadline_at)
+        with time_limit(seconds, reason):
+            if spec.kind == "parallel":
+                output = spec.branch(item.item)(ctx)
+            else:
+                output = spec.fn(ctx, item.item)
+        output_json = encode_json(
+            output,
+            f"output of item {item.item_index} of step {item.step_name!r}",
+            runtime.settings.max_payload_bytes,
         )
-        ctx._enter_step(item.step_name, item.attempt)
-        ctx.item_index = item.item_index
-        clock = time.perf_counter()
-        try:
-            if spec is None or not spec.is_fanout:
-                raise DurableError(f"step {item.step_name!r} is no longer an each/parallel step")
-            seconds, reason = limit_for(spec.timeout, parent.deadline_at)
-            with time_limit(seconds, reason):
-                if spec.kind == "parallel":
-                    output = spec.branch(item.item)(ctx)
-                else:
-                    output = spec.fn(ctx, item.item)
-            output_json = encode_json(
-                output,
-                f"output of item {item.item_index} of step {item.step_name!r}",
-                runtime.settings.max_payload_bytes,
+    except (Exception, Interrupted) as raised:
+        exc: BaseException = raised
+        if isinstance(raised, Interrupted):
+            exc = StepTimeout(
+                f"item {item.item_index} of step {item.step_name!r} passed the workflow deadline"
+                if raised.reason == DEADLINE
+                else f"item {item.item_index} of step {item.step_name!r} ran longer than its "
+                f"timeout"
             )
-        except (Exception, Interrupted) as raised:
-            exc: BaseException = raised
-            if isinstance(raised, Interrupted):
-                exc = StepTimeout(
-                    f"item {item.item_index} of step {item.step_name!r} passed the workflow "
-                    f"deadline"
-                    if raised.reason == DEADLINE
-                    else f"item {item.item_index} of step {item.step_name!r} ran longer than its "
-                    f"timeout"
-                )
-            return _item_failed(runtime, conn, spec, item, fence, exc, clock)
-        return _item_finished(
-            runtime,
-            conn,
-            item,
-            fence,
-            {
-                "status": "completed",
-                "output": output_json,
-                "error": None,
-                "fail_fast": False,
-                "duration_ms": (time.perf_counter() - clock) * 1000,
-            },
-        )
+        return _item_failed(runtime, conn, spec, item, fence, exc, clock)
+    return _item_finished(
+        runtime,
+        conn,
+        item,
+        fence,
+        {
+            "status": "completed",
+            "output": output_json,
+            "error": None,
+            "fail_fast": False,
+            "duration_ms": (time.perf_counter() - clock) * 1000,
+        },
+    )
 
 
 def _item_failed(

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import DBAPIError
+
 from durable_celery import sql
 from durable_celery.control import stop_executions
+from durable_celery.db import is_disconnect
 from durable_celery.runtime import ITEM_TASK, Runtime
 
 logger = logging.getLogger("durable_celery.poller")
 
 
 def poll_once(runtime: Runtime) -> int:
-    """One poll: returns how many wake-ups it sent."""
+    """One poll: returns how many wake-ups it sent. A connection that died with the
+    database is replaced once: every sweep is a transaction, so trying again is safe."""
+    try:
+        return _poll(runtime)
+    except DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+        return _poll(runtime)
+
+
+def _poll(runtime: Runtime) -> int:
     settings = runtime.settings
     params = {"grace_seconds": settings.dispatch_grace, "batch_size": settings.poll_batch_size}
     with runtime.engine.begin() as conn:

@@ -339,3 +339,17 @@ class SlowRetry(Workflow):
         if runs(ctx) == 1:
             raise Flaky("first attempt fails")
         return ctx.attempt
+
+
+class LongRetry(Workflow):
+    """Fails once, then waits four seconds on its retry timer: long enough to kill the
+    worker and restart the database in between."""
+
+    name = "tests.long_retry"
+
+    @step(retry=Retry(max_attempts=2, backoff="constant", base=seconds(4), jitter=False))
+    def call(ctx: StepContext) -> int:
+        count_run(ctx)
+        if runs(ctx) == 1:
+            raise Flaky("first attempt fails")
+        return ctx.attempt
