@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_migrate)
 
     demo = commands.add_parser("demo", help="run the example workflows with a worker of its own")
-    demo.add_argument("--orders", type=int, default=3, help="how many orders to place")
+    demo.add_argument("--orders", type=int, default=4, help="how many orders to place")
     demo.add_argument("--timeout", type=float, default=60.0)
     demo.set_defaults(handler=_demo)
 
@@ -58,7 +58,35 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     show.add_argument("--json", action="store_true", help="print JSON for scripts")
     show.set_defaults(handler=_show)
+
+    cancel = commands.add_parser("cancel", help="cancel an execution and its children")
+    cancel.add_argument("id")
+    cancel.add_argument("--reason")
+    cancel.set_defaults(handler=_cancel)
+
+    retry = commands.add_parser("retry", help="resume a failed execution from its failed step")
+    retry.add_argument("id")
+    retry.set_defaults(handler=_retry)
     return parser
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from durable_celery.control import cancel
+
+    status = cancel(args.id, reason=args.reason)
+    if status == "running":
+        print(f"{args.id}: cancel requested; it stops at its next step boundary")
+    else:
+        print(f"{args.id}: cancelled")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from durable_celery.control import retry
+
+    retry(args.id)
+    print(f"{args.id}: resumed from its failed step")
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:

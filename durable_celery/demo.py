@@ -12,18 +12,23 @@ from sqlalchemy import select
 
 from durable_celery.handle import ExecutionHandle
 from durable_celery.migrate import upgrade
-from durable_celery.models import step_executions
+from durable_celery.models import FINISHED_STATUSES, step_executions
 from durable_celery.runtime import Runtime, current_runtime
 from durable_celery.workers import WorkerProcess
 
-DEMO_ORDERS = [
+DEMO_ORDERS: list[dict[str, Any]] = [
+    # Ships.
     {"order_id": "A-1001", "lines": [{"sku": "book", "qty": 2}, {"sku": "pen", "qty": 5}]},
-    {"order_id": "A-1002", "lines": [{"sku": "lamp", "qty": 1}]},
-    {"order_id": "A-1003", "lines": [{"sku": "unicorn", "qty": 1}]},
+    # The payment gateway times out once: the charge is retried on a durable timer.
+    {"order_id": "A-1002", "lines": [{"sku": "lamp", "qty": 1}], "gateway_flaky": True},
+    # Shipping fails after the charge: refund and stock release run (compensated).
+    {"order_id": "A-1003", "lines": [{"sku": "pen", "qty": 1}], "carrier": "none"},
+    # An unknown SKU fails while pricing, before anything needs undoing.
+    {"order_id": "A-1004", "lines": [{"sku": "unicorn", "qty": 1}]},
 ]
 
 
-def run_demo(orders: int = 3, timeout: float = 60.0, work_seconds: float = 0.2) -> int:
+def run_demo(orders: int = 4, timeout: float = 60.0, work_seconds: float = 0.2) -> int:
     cwd = Path.cwd()
     if not (cwd / "workflows" / "examples.py").exists():
         print("run the demo from the repository root (it uses workflows/examples.py)")
@@ -90,7 +95,7 @@ def _follow(
         for execution_id in ids:
             if execution_id not in finished:
                 status = next(h for _, h in handles if h.id == execution_id).status()
-                if status in ("completed", "failed", "cancelled", "timed_out"):
+                if status in FINISHED_STATUSES:
                     finished[execution_id] = status
         if time.monotonic() > deadline:
             print(f"timed out after {timeout}s; worker log:\n{worker.log_tail()}")

@@ -6,7 +6,17 @@ from datetime import timedelta
 
 import pytest
 
-from durable_celery import Retry, StepContext, Workflow, WorkflowDefinitionError, each, step
+from durable_celery import (
+    Retry,
+    StepContext,
+    Workflow,
+    WorkflowDefinitionError,
+    compensation,
+    decision,
+    each,
+    parallel,
+    step,
+)
 from durable_celery.definition import get_workflow
 from durable_celery.errors import UnknownWorkflow
 from durable_celery.time import days, hours, minutes, seconds
@@ -148,3 +158,92 @@ def test_time_helpers_return_timedeltas():
     assert minutes(2) == timedelta(minutes=2)
     assert hours(1) == timedelta(hours=1)
     assert days(3) == timedelta(days=3)
+
+
+def test_a_decision_returning_an_unknown_literal_fails_at_definition():
+    with pytest.raises(WorkflowDefinitionError) as raised:
+
+        class Typo(Workflow):
+            name = "tests.def.typo"
+
+            @step
+            def review(ctx: StepContext) -> None: ...
+
+            @decision
+            def route(ctx: StepContext) -> str | None:
+                if ctx.input.get("risky"):
+                    return "reviw"
+                return None
+
+    assert "decision 'route' can return 'reviw', which is not a step (steps: review, route)" in str(
+        raised.value
+    )
+
+
+def test_decision_literals_in_conditional_expressions_are_checked():
+    with pytest.raises(WorkflowDefinitionError, match="can return 'nope'"):
+
+        class Ternary(Workflow):
+            name = "tests.def.ternary"
+
+            @step
+            def a(ctx: StepContext) -> None: ...
+
+            @decision
+            def pick(ctx: StepContext) -> str:
+                return "a" if ctx.input else "nope"
+
+
+def test_compensations_must_be_declared_as_such():
+    def reserve(ctx: StepContext) -> None: ...
+
+    def undo(ctx: StepContext) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match="declare the undo step with @compensation"):
+        _define({"reserve": step(compensate="undo")(reserve), "undo": step(undo)})
+
+    class Fine(Workflow):
+        name = "tests.def.saga_ok"
+
+        @step(compensate="undo")
+        def reserve(ctx: StepContext) -> None: ...
+
+        @compensation
+        def undo(ctx: StepContext) -> None: ...
+
+    # Compensations are not part of the forward order.
+    assert Fine.step_names() == ["reserve"]
+    assert Fine.step_spec("undo").kind == "compensation"
+
+
+def credit(ctx: StepContext) -> int:
+    return 1
+
+
+def fraud(ctx: StepContext) -> int:
+    return 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (parallel(), "needs at least one branch"),
+        (parallel(credit, credit), "must be distinct"),
+        (parallel(lambda ctx: 1), "must be named functions"),
+        (parallel(credit, on_error="explode"), "on_error must be"),
+        (parallel(credit, retry="twice"), "retry must be a Retry"),
+    ],
+)
+def test_parallel_branches_are_validated(spec, message):
+    with pytest.raises(WorkflowDefinitionError, match=message):
+        _define({"checks": spec})
+
+
+def test_parallel_step_is_named_by_its_attribute():
+    class Checks(Workflow):
+        name = "tests.def.parallel"
+        checks = parallel(credit, fraud)
+
+    assert Checks.step_names() == ["checks"]
+    spec = Checks.step_spec("checks")
+    assert spec.kind == "parallel" and spec.concurrency == 2

@@ -66,16 +66,31 @@ def test_cli_list_and_show(worker, capsys):
     assert main(["show", "not-a-uuid"]) == 2
     assert "is not a UUID" in capsys.readouterr().err
 
+    assert main(["cancel", handle.id]) == 2
+    assert "cannot cancel" in capsys.readouterr().err
+    assert main(["retry", handle.id]) == 2
+    assert "cannot retry" in capsys.readouterr().err
+
+
+def test_cli_cancel_and_retry(runtime, capsys):
+    handle = ThreeSteps.start_durable({"customer": "cli"}, queue="nobody-listens")
+    assert main(["cancel", handle.id, "--reason", "from the shell"]) == 0
+    assert "cancelled" in capsys.readouterr().out
+    assert handle.execution().error["message"] == "from the shell"
+
 
 def test_demo_command_runs_the_example_workflows(session_database):
     result = subprocess.run(
-        [sys.executable, "-m", "durable_celery.cli", "demo", "--orders", "3"],
+        [sys.executable, "-m", "durable_celery.cli", "demo"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("completed {'order'") == 2
-    assert "failed    ValueError: unknown SKUs: unicorn" in result.stdout
-    assert "ship" in result.stdout
+    out = result.stdout
+    assert out.count("completed {'order'") == 2
+    assert "charge         failed" in out and "'attempt': 2" in out  # retried once
+    assert "compensated workflows.examples.ShippingError" in out
+    assert "refund         completed" in out and "release_stock  completed" in out
+    assert "failed    durable_celery.errors.FanoutFailed" in out
