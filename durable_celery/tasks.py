@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from durable_celery.runtime import ITEM_TASK, POLL_TASK, WAKE_TASK, Runtime
@@ -21,37 +22,40 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
         return
     app.durable_tasks_registered = True
 
-    @app.task(name=WAKE_TASK, ignore_result=True, serializer="json", bind=True, shared=False)  # type: ignore[untyped-decorator]
+    options = {"ignore_result": True, "serializer": "json", "bind": True, "shared": False}
+
+    @app.task(name=WAKE_TASK, **options)  # type: ignore[untyped-decorator]
     def wake(task: Any, execution_id: Any) -> str | None:
-        # A wake-up is only a hint: anything that is not a known, due, pending execution
-        # is claimed by nobody and changes nothing.
-        from durable_celery.errors import InvalidExecutionId
         from durable_celery.executor import run_execution
-        from durable_celery.query import parse_execution_id
 
-        try:
-            execution_id = parse_execution_id(execution_id)
-        except InvalidExecutionId:
-            return None
-        return run_execution(task.app.durable_runtime, execution_id)
+        return _on_hint(run_execution, task.app.durable_runtime, execution_id)
 
-    @app.task(name=ITEM_TASK, ignore_result=True, serializer="json", bind=True, shared=False)  # type: ignore[untyped-decorator]
+    @app.task(name=ITEM_TASK, **options)  # type: ignore[untyped-decorator]
     def run_item(task: Any, item_id: Any) -> str | None:
-        from durable_celery.errors import InvalidExecutionId
         from durable_celery.fanout import run_item as run_one_item
-        from durable_celery.query import parse_execution_id
 
-        try:
-            item_id = parse_execution_id(item_id)
-        except InvalidExecutionId:
-            return None
-        return run_one_item(task.app.durable_runtime, item_id)
+        return _on_hint(run_one_item, task.app.durable_runtime, item_id)
 
-    @app.task(name=POLL_TASK, ignore_result=True, serializer="json", bind=True, shared=False)  # type: ignore[untyped-decorator]
+    @app.task(name=POLL_TASK, **options)  # type: ignore[untyped-decorator]
     def poll(task: Any) -> int:
         from durable_celery.poller import poll_once
 
         return poll_once(task.app.durable_runtime)
+
+
+def _on_hint(
+    handler: Callable[[Runtime, str], str | None], runtime: Runtime, raw_id: Any
+) -> str | None:
+    """A wake-up is only a hint: anything that is not the id of a due, pending row is
+    claimed by nobody and changes nothing, malformed or forged ids included."""
+    from durable_celery.errors import InvalidExecutionId
+    from durable_celery.query import parse_execution_id
+
+    try:
+        row_id = parse_execution_id(raw_id)
+    except InvalidExecutionId:
+        return None
+    return handler(runtime, row_id)
 
 
 def _add_beat_schedule(app: Celery, runtime: Runtime) -> None:

@@ -14,6 +14,11 @@ from durable_celery import StepContext, Workflow, step
 _redis = redis.Redis.from_url(os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13"))
 
 
+def runs_of(execution_id: str, step: str) -> int:
+    """How many times `step` started in that execution (see count_run)."""
+    return int(_redis.get(f"runs:{execution_id}:{step}") or 0)
+
+
 def count_run(ctx: StepContext) -> None:
     """An external side effect per run: lets tests count how often a step really ran."""
     _redis.incr(f"runs:{ctx.execution_id}:{ctx.step}")

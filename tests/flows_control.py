@@ -328,19 +328,6 @@ class FailsOnceThenWorks(Workflow):
         return "recovered"
 
 
-class SlowRetry(Workflow):
-    """Fails once, then waits two seconds on its retry timer."""
-
-    name = "tests.slow_retry"
-
-    @step(retry=Retry(max_attempts=2, backoff="constant", base=seconds(2), jitter=False))
-    def call(ctx: StepContext) -> int:
-        count_run(ctx)
-        if runs(ctx) == 1:
-            raise Flaky("first attempt fails")
-        return ctx.attempt
-
-
 class LongRetry(Workflow):
     """Fails once, then waits four seconds on its retry timer: long enough to kill the
     worker and restart the database in between."""

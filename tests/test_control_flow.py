@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 import durable_celery as dc
 from durable_celery.workers import wait_until
+from tests.flows import runs_of
 from tests.flows_control import (
     BadTarget,
     Checks,
@@ -21,16 +22,11 @@ from tests.flows_control import (
     FanOutOneAtATime,
     FlakyThenOk,
     GivesUp,
+    LongRetry,
     LoopsForever,
     Parent,
     Saga,
-    SlowRetry,
 )
-
-
-def _runs(redis_client, execution_id: str, step: str) -> int:
-    return int(redis_client.get(f"runs:{execution_id}:{step}") or 0)
-
 
 # --- retries ---------------------------------------------------------------------------
 
@@ -51,11 +47,11 @@ def test_a_failing_step_is_retried_on_a_durable_timer_until_it_succeeds(worker, 
     # Each retry waited for its backoff after the failed attempt ended.
     for failed, retried in itertools.pairwise(steps[1:]):
         assert (retried.started_at - failed.completed_at).total_seconds() >= 0.25
-    assert _runs(redis_client, handle.id, "prepare") == 1
+    assert runs_of(handle.id, "prepare") == 1
 
 
 def test_while_a_retry_waits_the_worker_is_released(worker, db):
-    handle = SlowRetry.start_durable({})
+    handle = LongRetry.start_durable({})
     assert wait_until(lambda: len(dc.get_execution(handle.id).steps) == 1, timeout=30)
     row = db.execute(
         text(
@@ -93,7 +89,7 @@ def test_give_up_on_exceptions_are_not_retried(worker, redis_client):
     handle = GivesUp.start_durable({})
     with pytest.raises(dc.WorkflowFailed, match="not worth retrying"):
         handle.result(timeout=30)
-    assert _runs(redis_client, handle.id, "only") == 1
+    assert runs_of(handle.id, "only") == 1
 
 
 # --- decisions -------------------------------------------------------------------------
@@ -242,7 +238,7 @@ def test_a_failed_saga_runs_compensations_newest_first(worker, redis_client):
     ]
     assert execution.steps[4].output == {"refunded": "charged", "because": "carrier unavailable"}
     for name in ("reserve", "charge", "refund", "release"):
-        assert _runs(redis_client, handle.id, name) == 1
+        assert runs_of(handle.id, name) == 1
 
 
 def test_a_failing_compensation_ends_as_compensation_failed(worker, redis_client):
@@ -253,7 +249,7 @@ def test_a_failing_compensation_ends_as_compensation_failed(worker, redis_client
     execution = dc.get_execution(handle.id)
     assert execution.error["message"] == "carrier unavailable"
     assert execution.error["compensation_error"]["message"] == "refund failed"
-    assert _runs(redis_client, handle.id, "release") == 0
+    assert runs_of(handle.id, "release") == 0
 
 
 # --- child workflows -------------------------------------------------------------------------
@@ -281,7 +277,7 @@ def test_a_parent_waits_for_its_child_without_holding_a_worker(worker, db, redis
     ).all()
     db.rollback()
     # The step ran twice (before and after the wait) yet each child started once.
-    assert _runs(redis_client, handle.id, "spawn") == 2
+    assert runs_of(handle.id, "spawn") == 2
     assert len(children) == 2
     assert str(children[0].id) == result["other"]
     assert dc.get_execution(result["other"]).parent_id == handle.id

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 import durable_celery as dc
 from durable_celery.workers import wait_until
-from tests.flows import ThreeSteps
+from tests.flows import ThreeSteps, runs_of
 from tests.flows_control import (
     FailsOnceThenWorks,
     Parent,
@@ -16,10 +16,6 @@ from tests.flows_control import (
     StepTimesOut,
     WaitsOnSlowChild,
 )
-
-
-def _runs(redis_client, execution_id: str, step: str) -> int:
-    return int(redis_client.get(f"runs:{execution_id}:{step}") or 0)
 
 
 def test_the_workflow_deadline_interrupts_a_running_step(worker):
@@ -54,7 +50,7 @@ def test_a_step_timeout_is_a_failed_attempt_and_the_retry_policy_applies(worker,
     steps = dc.get_execution(handle.id).steps
     assert [(s.attempt, s.status) for s in steps] == [(1, "failed"), (2, "failed")]
     assert all(s.duration_ms < 5000 for s in steps)
-    assert _runs(redis_client, handle.id, "slow") == 2
+    assert runs_of(handle.id, "slow") == 2
 
 
 def test_cancel_a_pending_execution_stops_it_at_once(runtime):
@@ -71,7 +67,7 @@ def test_cancel_a_pending_execution_stops_it_at_once(runtime):
 
 def test_cancel_a_running_execution_stops_it_at_the_next_step_boundary(worker, redis_client):
     handle = Steps.start_durable({"pause": 1.5})
-    assert wait_until(lambda: _runs(redis_client, handle.id, "one") == 1, timeout=30)
+    assert wait_until(lambda: runs_of(handle.id, "one") == 1, timeout=30)
 
     assert dc.cancel(handle.id, reason="stop") == "running"
 
@@ -80,7 +76,7 @@ def test_cancel_a_running_execution_stops_it_at_the_next_step_boundary(worker, r
     execution = dc.get_execution(handle.id)
     # The step in flight finished and was recorded; no later step ever ran.
     assert [(s.step, s.status) for s in execution.steps] == [("one", "completed")]
-    assert _runs(redis_client, handle.id, "two") == 0
+    assert runs_of(handle.id, "two") == 0
 
 
 def test_cancel_a_waiting_parent_cancels_its_child(worker, db):
@@ -122,7 +118,7 @@ def test_retry_resumes_a_failed_execution_from_its_failed_step(worker, redis_cli
         ("second", "failed"),
         ("second", "completed"),
     ]
-    assert _runs(redis_client, handle.id, "first") == 1
+    assert runs_of(handle.id, "first") == 1
     with pytest.raises(dc.ExecutionStateError, match="cannot retry"):
         dc.retry(handle.id)
 
