@@ -6,6 +6,7 @@ Public API, grouped:
   (durations in durable_celery.time)
 - starting, reading and steering: start, get_execution, list_executions, cancel, retry,
   ExecutionHandle, Execution, StepRecord
+- signals: send_event, provide_input, list_pending_inputs, PendingInput
 - Celery: install (the bundled app is `durable_celery.celery.app`)
 - errors: DurableError and its branches
 """
@@ -29,15 +30,18 @@ from durable_celery.errors import (
     ExecutionNotFound,
     ExecutionStateError,
     FanoutFailed,
+    InputNotRequested,
     InvalidExecutionId,
     InvalidOption,
     InvalidPayload,
     LockLost,
+    NonDeterministicStep,
     PayloadTooLarge,
     ResultTimeout,
     StepLimitExceeded,
     StepTimeout,
     UnknownWorkflow,
+    WaitTimeout,
     WorkflowCancelled,
     WorkflowDefinitionError,
     WorkflowFailed,
@@ -45,9 +49,10 @@ from durable_celery.errors import (
 )
 from durable_celery.handle import ExecutionHandle
 from durable_celery.query import get_execution, list_executions
-from durable_celery.records import Execution, StepRecord
+from durable_celery.records import Execution, PendingInput, StepRecord
 from durable_celery.retry import Retry
 from durable_celery.runtime import install
+from durable_celery.signals import list_pending_inputs, provide_input, send_event
 from durable_celery.starting import start
 
 __all__ = [
@@ -60,11 +65,14 @@ __all__ = [
     "ExecutionNotFound",
     "ExecutionStateError",
     "FanoutFailed",
+    "InputNotRequested",
     "InvalidExecutionId",
     "InvalidOption",
     "InvalidPayload",
     "LockLost",
+    "NonDeterministicStep",
     "PayloadTooLarge",
+    "PendingInput",
     "ResultTimeout",
     "Retry",
     "StepContext",
@@ -72,6 +80,7 @@ __all__ = [
     "StepRecord",
     "StepTimeout",
     "UnknownWorkflow",
+    "WaitTimeout",
     "Workflow",
     "WorkflowCancelled",
     "WorkflowDefinitionError",
@@ -85,8 +94,11 @@ __all__ = [
     "get_workflow",
     "install",
     "list_executions",
+    "list_pending_inputs",
     "parallel",
+    "provide_input",
     "retry",
+    "send_event",
     "start",
     "step",
 ]

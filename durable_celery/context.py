@@ -6,13 +6,18 @@ import copy
 import json
 import logging
 from collections.abc import Mapping, MutableMapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from durable_celery.errors import DurableError, InvalidPayload
+from durable_celery.errors import DurableError, InvalidOption, InvalidPayload
+from durable_celery.time import Duration, require_aware, to_timedelta
 
 if TYPE_CHECKING:
     from durable_celery.definition import Workflow
+    from durable_celery.waits import Waits
+
+_NO_VALUE: Any = object()
 
 
 class ChildStarter(Protocol):
@@ -29,6 +34,7 @@ class ChildStarter(Protocol):
 
 
 _MISSING = object()
+MAX_NAME_LENGTH = 200
 
 
 class _StepLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -61,6 +67,7 @@ class StepContext:
         results: MutableMapping[str, Any],
         failure: Mapping[str, Any] | None = None,
         children: ChildStarter | None = None,
+        waits: Waits | None = None,
         read_only: bool = False,
     ) -> None:
         self.execution_id = execution_id
@@ -76,6 +83,8 @@ class StepContext:
         self.failure: Mapping[str, Any] | None = failure
         self._children = children
         self._child_calls = 0
+        self._waits = waits
+        self._wait_calls = 0
         self._read_only = read_only
         self.log_lines: list[str] = []
         self.logger = _StepLogger(
@@ -141,11 +150,104 @@ class StepContext:
             raise DurableError("child workflows can be started from steps only, not from items")
         return self._children.start_child(self, workflow, input, queue, wait)
 
+    # --- waits: each suspends the execution until it is satisfied; see the README -------
+
+    def sleep(self, duration: Duration) -> None:
+        """Durable sleep: the execution waits without holding a worker, then the step runs
+        again from its top and this call returns at once."""
+        seconds = to_timedelta(duration, "sleep duration").total_seconds()
+        self._wait_book().sleep(self, seconds, None)
+
+    def sleep_until(self, when: datetime) -> None:
+        """Durable sleep until an aware datetime."""
+        self._wait_book().sleep(self, None, require_aware(when, "sleep_until"))
+
+    def wait_for_event(
+        self, name: str, timeout: Duration | None = None, timeout_value: Any = _NO_VALUE
+    ) -> Any:
+        """The payload of the next event `name` sent with send_event (buffered: an event
+        sent earlier is delivered now). On timeout: `timeout_value`, or WaitTimeout."""
+        names = _event_names([name], "wait_for_event")
+        return self._wait_book().events(
+            self, "event", names, _seconds(timeout), _default(timeout_value)
+        )
+
+    def wait_for_any(
+        self, names: list[str], timeout: Duration | None = None, timeout_value: Any = _NO_VALUE
+    ) -> Any:
+        """(name, payload) of the first of several events."""
+        checked = _event_names(names, "wait_for_any")
+        return self._wait_book().events(
+            self, "any", checked, _seconds(timeout), _default(timeout_value)
+        )
+
+    def wait_for_all(
+        self, names: list[str], timeout: Duration | None = None, timeout_value: Any = _NO_VALUE
+    ) -> Any:
+        """{name: payload} once every named event arrived."""
+        checked = _event_names(names, "wait_for_all")
+        return self._wait_book().events(
+            self, "all", checked, _seconds(timeout), _default(timeout_value)
+        )
+
+    def wait_for_input(
+        self,
+        name: str,
+        prompt: str | None = None,
+        fields: Any = None,
+        timeout: Duration | None = None,
+        timeout_value: Any = _NO_VALUE,
+    ) -> Any:
+        """Ask a human: records a pending input (see list_pending_inputs) and returns the
+        value given to provide_input. On timeout: `timeout_value`, or WaitTimeout."""
+        (checked,) = _event_names([name], "wait_for_input")
+        if prompt is not None and not isinstance(prompt, str):
+            raise InvalidPayload(f"wait_for_input prompt must be a string, got {prompt!r}")
+        try:
+            json.dumps(fields)
+        except (TypeError, ValueError) as exc:
+            raise InvalidPayload(f"wait_for_input fields must be JSON: {exc}") from None
+        return self._wait_book().input(
+            self, checked, prompt, fields, _seconds(timeout), _default(timeout_value)
+        )
+
+    def _wait_book(self) -> Waits:
+        if self._waits is None or self._read_only:
+            raise DurableError("waits are available in steps only, not in each/parallel items")
+        return self._waits
+
     def _enter_step(self, step: str, attempt: int) -> None:
         self.step = step
         self.attempt = attempt
         self._child_calls = 0
+        self._wait_calls = 0
         self.log_lines.clear()
 
     def __repr__(self) -> str:
         return f"<StepContext {self.workflow} {self.execution_id} step={self.step!r}>"
+
+
+def _seconds(timeout: Duration | None) -> float | None:
+    if timeout is None:
+        return None
+    return to_timedelta(timeout, "timeout").total_seconds()
+
+
+def _default(value: Any) -> Any:
+    from durable_celery.waits import NO_VALUE
+
+    return NO_VALUE if value is _NO_VALUE else value
+
+
+def _event_names(names: Any, call: str) -> list[str]:
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
+        raise InvalidOption(f"{call} needs a non-empty list of names, got {names!r}")
+    for name in names:
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
+            raise InvalidOption(
+                f"{call}: names must be non-empty strings of at most {MAX_NAME_LENGTH} "
+                f"characters, got {name!r}"
+            )
+    if len(set(names)) != len(names):
+        raise InvalidOption(f"{call}: names must be distinct, got {list(names)}")
+    return list(names)

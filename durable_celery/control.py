@@ -57,6 +57,7 @@ def stop_executions(
     wakeups: Wakeups = []
     if ended:
         conn.execute(sql.DROP_ITEMS_OF, {"ids": ended})
+        conn.execute(sql.DROP_INPUTS_OF, {"ids": ended})
         wakeups += [
             (str(row.id), row.queue)
             for row in conn.execute(sql.WAKE_PARENTS_OF, {"ids": ended})

@@ -138,3 +138,25 @@ class ChildWorkflowFailed(DurableError):
         self.error = error or {}
         detail = f": {self.error.get('type')}: {self.error.get('message')}" if error else ""
         super().__init__(f"child execution {execution_id} ended {status}{detail}")
+
+
+class WaitTimeout(DurableError):
+    """A wait reached its timeout and no `timeout_value` was given. Raised inside the step;
+    it is not retried (the recorded wait would time out again)."""
+
+
+class NonDeterministicStep(DurableError):
+    """A step reached its waits in a different order than when they were recorded."""
+
+
+class InputNotRequested(DurableError):
+    """`provide_input` named an input the execution is not asking for."""
+
+    def __init__(self, execution_id: str, name: str, open_names: list[str]) -> None:
+        self.execution_id = execution_id
+        self.name = name
+        self.open_names = open_names
+        asking = ", ".join(repr(n) for n in open_names) or "nothing"
+        super().__init__(
+            f"execution {execution_id} is not waiting for input {name!r} (it asks for {asking})"
+        )

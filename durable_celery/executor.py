@@ -31,13 +31,16 @@ from durable_celery.errors import (
     DurableError,
     FanoutFailed,
     LockLost,
+    NonDeterministicStep,
     StepLimitExceeded,
     StepTimeout,
     UnknownWorkflow,
+    WaitTimeout,
     WorkflowTimedOut,
 )
 from durable_celery.runtime import ITEM_TASK, Runtime
 from durable_celery.timeouts import DEADLINE, Interrupted, limit_for, time_limit
+from durable_celery.waits import ClaimLost, Suspend, Waits
 
 logger = logging.getLogger("durable_celery.executor")
 _UNLIMITED = 1 << 62
@@ -62,15 +65,6 @@ class Claim:
     compensations: list[str] | None
     error: dict[str, Any] | None
     cancel_requested: bool
-
-
-class Suspend(BaseException):
-    """Raised inside a step to release the claim until something happens (a child ends).
-    A BaseException, so a step's own `except Exception` does not swallow it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def claim_execution(conn: Connection, execution_id: str, worker: str) -> Claim | None:
@@ -186,6 +180,7 @@ class _Run:
             results=results,
             failure=claim.error,
             children=self,
+            waits=Waits(self),
         )
         attempt = claim.attempt
         resuming_fanout = claim.suspended_on == "fanout"
@@ -212,7 +207,11 @@ class _Run:
                     # START_FANOUT already released the claim; dispatch the first items.
                     self.runtime.send_wakeups(self.item_wakeups, task=ITEM_TASK)
                     return "waiting"
-                return self._suspend(suspend.reason)
+                return self._suspend(suspend.reason, suspend.wake_at)
+            except ClaimLost:
+                raise LockLost(
+                    f"execution {claim.execution_id}: claim lost during a wait"
+                ) from None
             except Interrupted as interrupted:
                 if interrupted.reason == DEADLINE:
                     return self._stop("timed_out", _deadline_error())
@@ -295,7 +294,9 @@ class _Run:
         record = self._step_record(
             spec, attempt, "failed", started_at, clock, ctx, error=error_json
         )
-        retryable = not isinstance(exc, (FanoutFailed, DecisionError, StepLimitExceeded))
+        retryable = not isinstance(
+            exc, (FanoutFailed, DecisionError, StepLimitExceeded, WaitTimeout, NonDeterministicStep)
+        )
         if retryable and spec.retry.should_retry(exc, attempt):
             delay = spec.retry.delay_after(attempt)
             logger.info(
@@ -445,14 +446,14 @@ class _Run:
             parent_id, queue = row.wake_parent.split(" ", 1)
             self.runtime.send_wakeups([(parent_id, queue)])
 
-    def _suspend(self, reason: str) -> str:
+    def _suspend(self, reason: str, wake_at: datetime | None = None) -> str:
         row = self.conn.execute(
             sql.SUSPEND,
             {
                 "id": self.claim.execution_id,
                 "token": self.claim.token,
                 "suspended_on": reason,
-                "wake_at": None,
+                "wake_at": wake_at,
             },
         ).first()
         if row is None:

@@ -8,12 +8,14 @@ Hot-path indexes are partial, on live rows only, so finished history never slows
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -219,6 +221,71 @@ step_items = Table(
     Index("ix_step_items_claimed", "heartbeat_at", postgresql_where=text("status = 'running'")),
 )
 
+WAIT_KINDS = ("sleep", "event", "any", "all", "input")
+
+step_waits = Table(
+    "step_waits",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # A wait is identified by where it stands: the step, the step's visit (loops) and
+    # its position among the waits of one run of the step.
+    Column("step_name", Text, nullable=False),
+    Column("visit", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("names", JSONB),
+    Column("wake_at", DateTime(timezone=True)),
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("status", Text, nullable=False, server_default=text("'waiting'")),
+    # Events received so far, {name: payload}; the answer of an input, {name: value}.
+    Column("value", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("resolved_at", DateTime(timezone=True)),
+    CheckConstraint(_status_check(WAIT_KINDS).replace("status", "kind", 1), name="kind"),
+    CheckConstraint("status IN ('waiting', 'resolved', 'timed_out')", name="status"),
+    Index(
+        "uq_step_waits_position",
+        "execution_id",
+        "step_name",
+        "visit",
+        "position",
+        unique=True,
+    ),
+    Index("ix_step_waits_open", "execution_id", postgresql_where=text("status = 'waiting'")),
+)
+
+workflow_events = Table(
+    "workflow_events",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    # Arrival order: two events of one name go to two waits in the order they were sent.
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Text, nullable=False),
+    Column("payload", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("consumed_by", UUID(as_uuid=False)),
+    Column("consumed_at", DateTime(timezone=True)),
+    Index(
+        "ix_workflow_events_buffered",
+        "execution_id",
+        "name",
+        "seq",
+        postgresql_where=text("consumed_by IS NULL"),
+    ),
+)
+
 pending_inputs = Table(
     "pending_inputs",
     metadata,
@@ -231,6 +298,8 @@ pending_inputs = Table(
     ),
     Column("name", Text, nullable=False),
     Column("step_name", Text, nullable=False),
+    # The wait that asked: answering the input resolves it.
+    Column("wait_id", UUID(as_uuid=False), ForeignKey("step_waits.id", ondelete="CASCADE")),
     Column("prompt", Text),
     Column("fields", JSONB),
     Column("status", Text, nullable=False, server_default=text("'pending'")),
@@ -245,6 +314,7 @@ pending_inputs = Table(
         "name",
         postgresql_where=text("status = 'pending'"),
     ),
+    Index("uq_pending_inputs_wait_id", "wait_id", unique=True),
 )
 
 scheduled_workflows = Table(

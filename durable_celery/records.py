@@ -66,3 +66,18 @@ def _plain(mapping: dict[str, Any]) -> dict[str, Any]:
 
 def _plain_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+@dataclass(frozen=True)
+class PendingInput:
+    """A question a waiting execution asks a human (`ctx.wait_for_input`)."""
+
+    id: str
+    execution_id: str
+    workflow: str
+    name: str
+    step: str
+    prompt: str | None
+    fields: Any
+    deadline_at: datetime | None
+    created_at: datetime

@@ -36,11 +36,6 @@ FIND_BY_IDEMPOTENCY_KEY = text(
 
 CLAIM = text(
     """
-    WITH candidate AS MATERIALIZED (
-        SELECT id FROM workflow_executions
-        WHERE id = :id AND status = 'pending' AND run_at <= now()
-        FOR UPDATE SKIP LOCKED
-    )
     UPDATE workflow_executions AS e
     SET status = 'running',
         lock_token = gen_random_uuid(),
@@ -52,18 +47,23 @@ CLAIM = text(
         step_started_at = now(),
         wake_requested = false,
         updated_at = now()
-    FROM candidate
-    WHERE e.id = candidate.id
+    WHERE e.id = :id AND e.status = 'pending' AND e.run_at <= now()
     RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
               e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
               e.fanout_seq, e.fanout_failed, e.compensations, e.error,
               e.cancel_requested_at, e.parent_id, e.wake_parent
     """
 )
-"""Take the claim of one due, pending execution and start the next attempt of its
-current step. A row that is running, finished, not yet due, or locked by a concurrent
-claim is skipped, so duplicate and early wake-ups do nothing. The CTE is MATERIALIZED
-so the planner cannot turn it into a nested loop that updates more rows than chosen."""
+"""Take the claim of one due, pending execution (by id, from its wake-up) and start the
+next attempt of its current step, with a fresh lock token. A row that is running,
+finished or not yet due is not claimed, so duplicate and early wake-ups do nothing.
+
+Unlike the sweeps, which skip locked rows (`FOR UPDATE SKIP LOCKED`) to share batches,
+a claim by id waits for the row's lock and then re-checks the row: every lock on an
+execution row is held for one short statement or transaction (another claim, a
+checkpoint, send_event, cancel, a fan-in), and skipping it would drop the wake-up until
+the poller's grace period re-sends it. Two concurrent claims serialise on the row and
+the second finds it running."""
 
 COMPLETED_OUTPUTS = text(
     """
@@ -214,7 +214,7 @@ SUSPEND = text(
     UPDATE workflow_executions
     SET status = CASE WHEN wake_requested THEN 'pending' ELSE 'waiting' END,
         run_at = CASE WHEN wake_requested THEN now()
-                      ELSE coalesce(:wake_at, 'infinity'::timestamptz) END,
+                      ELSE coalesce(CAST(:wake_at AS timestamptz), 'infinity') END,
         dispatched_at = CASE WHEN wake_requested THEN now() END,
         wake_requested = false,
         suspended_on = :suspended_on,
@@ -279,21 +279,15 @@ FANOUT_RESULTS = text(
 
 ITEM_CLAIM = text(
     """
-    WITH candidate AS MATERIALIZED (
-        SELECT id FROM step_items
-        WHERE id = :id AND status = 'pending' AND run_at <= now()
-        FOR UPDATE SKIP LOCKED
-    )
     UPDATE step_items AS i
     SET status = 'running', lock_token = gen_random_uuid(), locked_by = :worker,
         heartbeat_at = now(), attempt = i.attempt + 1, started_at = now()
-    FROM candidate
-    WHERE i.id = candidate.id
+    WHERE i.id = :id AND i.status = 'pending' AND i.run_at <= now()
     RETURNING i.id, i.execution_id, i.step_name, i.fanout_seq, i.item_index, i.item,
               i.attempt, i.lock_token, i.queue
     """
 )
-"""Claim one fan-out item, like CLAIM does for executions."""
+"""Claim one fan-out item by id, like CLAIM does for executions."""
 
 ITEM_PARENT = text(
     """
@@ -462,6 +456,13 @@ REQUEST_CANCEL = text(
 )
 """Ask a running execution to stop at its next step boundary."""
 
+DROP_INPUTS_OF = text(
+    """
+    UPDATE pending_inputs SET status = 'cancelled'
+    WHERE execution_id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'
+    """
+)
+
 DROP_ITEMS_OF = text(
     """
     UPDATE step_items SET status = 'cancelled', lock_token = NULL
@@ -512,3 +513,163 @@ RESUME_FAILED = text(
     """
 )
 """retry(): resume from the step it failed in; completed outputs stay as recorded."""
+
+
+# --- Waits: recorded by position, fenced by the claim ------------------------------------
+
+_FENCE = """
+    fence AS (
+        SELECT id FROM workflow_executions WHERE id = :execution_id AND lock_token = :token
+    )
+"""
+
+WAIT_OPEN = text(
+    "WITH"
+    + _FENCE
+    + """,
+    created AS (
+        INSERT INTO step_waits
+            (id, execution_id, step_name, visit, position, kind, names, wake_at, deadline_at)
+        SELECT :wait_id, fence.id, :step_name, :visit, :position, :kind,
+               CAST(:names AS jsonb),
+               coalesce(CAST(:wake_at AS timestamptz),
+                        now() + make_interval(secs => CAST(:sleep_seconds AS double precision))),
+               now() + make_interval(secs => CAST(:timeout_seconds AS double precision))
+        FROM fence
+        ON CONFLICT (execution_id, step_name, visit, position) DO NOTHING
+        RETURNING id, kind, names, status, value, wake_at, deadline_at
+    )
+    SELECT id, kind, names, status, value, wake_at, deadline_at, now() AS now,
+           (SELECT count(*) FROM fence) AS fenced
+    FROM created
+    UNION ALL
+    SELECT id, kind, names, status, value, wake_at, deadline_at, now() AS now,
+           (SELECT count(*) FROM fence) AS fenced
+    FROM step_waits
+    WHERE execution_id = :execution_id AND step_name = :step_name AND visit = :visit
+      AND position = :position
+    """
+)
+"""Find the wait at this position of this run of the step, or record it: the first time a
+wait is reached fixes its timer and deadline, so re-running the step never moves them."""
+
+WAIT_CONSUME_EVENT = text(
+    "WITH"
+    + _FENCE
+    + """,
+    picked AS (
+        SELECT ev.id, ev.name, ev.payload FROM workflow_events AS ev, fence
+        WHERE ev.execution_id = :execution_id AND ev.name = ANY(CAST(:names AS text[]))
+          AND ev.consumed_by IS NULL
+        ORDER BY ev.seq
+        LIMIT 1
+        FOR UPDATE OF ev SKIP LOCKED
+    ),
+    used AS (
+        UPDATE workflow_events AS e SET consumed_by = :wait_id, consumed_at = now()
+        FROM picked WHERE e.id = picked.id
+        RETURNING picked.name, picked.payload
+    )
+    UPDATE step_waits AS w
+    SET value = coalesce(w.value, '{}'::jsonb) || jsonb_build_object(used.name, used.payload)
+    FROM used
+    WHERE w.id = :wait_id
+    RETURNING w.value
+    """
+)
+"""Deliver the oldest buffered event among `names` to a wait, in one statement: the event
+is marked consumed by that wait and its payload recorded in the wait's value."""
+
+WAIT_RESOLVE = text(
+    """
+    UPDATE step_waits SET status = :status, resolved_at = now()
+    WHERE id = :wait_id AND status = 'waiting'
+      AND EXISTS (SELECT 1 FROM workflow_executions
+                  WHERE id = :execution_id AND lock_token = :token)
+    """
+)
+
+INPUT_REQUEST = text(
+    "WITH"
+    + _FENCE
+    + """
+    INSERT INTO pending_inputs
+        (id, execution_id, name, step_name, wait_id, prompt, fields, deadline_at)
+    SELECT :input_id, fence.id, :name, :step_name, :wait_id, :prompt, CAST(:fields AS jsonb),
+           CAST(:deadline_at AS timestamptz)
+    FROM fence
+    ON CONFLICT (wait_id) DO NOTHING
+    """
+)
+"""Record what a human is asked (once per wait)."""
+
+INPUT_EXPIRE = text(
+    """
+    UPDATE pending_inputs SET status = 'timed_out'
+    WHERE wait_id = :wait_id AND status = 'pending'
+    RETURNING id
+    """
+)
+"""An input's deadline passed: close it, unless it was answered a moment ago."""
+
+# --- Signals from outside: events and inputs ----------------------------------------------
+
+INSERT_EVENT = text(
+    """
+    INSERT INTO workflow_events (id, execution_id, name, payload)
+    VALUES (:event_id, :id, :name, CAST(:payload AS jsonb))
+    """
+)
+
+WAKE_FOR_SIGNAL = text(
+    """
+    UPDATE workflow_executions AS e
+    SET status = CASE WHEN e.status = 'waiting' THEN 'pending' ELSE e.status END,
+        wake_requested = e.wake_requested OR e.status = 'running',
+        run_at = CASE WHEN e.status = 'waiting' THEN now() ELSE e.run_at END,
+        dispatched_at = CASE WHEN e.status = 'waiting' THEN now() ELSE e.dispatched_at END,
+        updated_at = now()
+    WHERE e.id = :id
+      AND (e.status = 'running'
+           OR (e.status = 'waiting' AND :answered_input)
+           OR (e.status = 'waiting' AND EXISTS (
+                SELECT 1 FROM step_waits AS w
+                WHERE w.execution_id = e.id AND w.status = 'waiting'
+                  AND jsonb_exists(w.names, :name))))
+    RETURNING e.status, e.queue
+    """
+)
+"""Wake an execution for an event or input named `name`: a waiting one whose open wait
+listens for that name (or whose input was just answered) goes pending at once; a running
+one is flagged, so that if it is about to suspend it goes straight back to pending.
+Anyone else keeps the event buffered."""
+
+ANSWER_INPUT = text(
+    """
+    WITH asked AS (
+        SELECT id, wait_id FROM pending_inputs
+        WHERE execution_id = :id AND name = :name AND status = 'pending'
+        ORDER BY created_at
+        LIMIT 1
+        FOR UPDATE
+    ),
+    answered AS (
+        UPDATE pending_inputs AS p
+        SET status = 'answered', value = CAST(:value AS jsonb), answered_at = now()
+        FROM asked WHERE p.id = asked.id
+        RETURNING p.wait_id
+    )
+    UPDATE step_waits AS w
+    SET status = 'resolved', resolved_at = now(),
+        value = jsonb_build_object(CAST(:name AS text), CAST(:value AS jsonb))
+    FROM answered
+    WHERE w.id = answered.wait_id
+    RETURNING w.id
+    """
+)
+"""Answer the open input of that name and resolve the wait that asked, together."""
+
+OPEN_INPUT_NAMES = text(
+    "SELECT name FROM pending_inputs WHERE execution_id = :id AND status = 'pending' "
+    "ORDER BY created_at"
+)

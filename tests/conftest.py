@@ -33,7 +33,9 @@ os.environ.update(
     {
         "DURABLE_DATABASE_URL": f"{SERVER_URL}/{SESSION_DB}",
         "CELERY_BROKER_URL": BROKER_URL,
-        "DURABLE_WORKFLOW_MODULES": "tests.flows,tests.flows_control,workflows.examples",
+        "DURABLE_WORKFLOW_MODULES": (
+            "tests.flows,tests.flows_control,tests.flows_waits,workflows.examples"
+        ),
         "DURABLE_POLL_INTERVAL": "0.5",
     }
 )

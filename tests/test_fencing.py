@@ -80,3 +80,20 @@ def test_a_stale_lock_token_cannot_write(runtime, db):
         text("SELECT step_runs FROM workflow_executions WHERE id = :id"), {"id": handle.id}
     ).one()
     assert row.step_runs == 0
+
+
+def test_a_wake_up_arriving_while_the_row_is_briefly_locked_is_not_lost(runtime):
+    handle = ThreeSteps.start_durable({"customer": "locked"}, queue="nobody-listens")
+    outcome: list[str | None] = []
+    with runtime.engine.connect() as holder:
+        # What send_event, cancel or a fan-in do for a moment: hold the row's lock.
+        holder.execute(
+            text("SELECT 1 FROM workflow_executions WHERE id = :id FOR UPDATE"), {"id": handle.id}
+        )
+        waker = threading.Thread(target=lambda: outcome.append(run_execution(runtime, handle.id)))
+        waker.start()
+        waker.join(timeout=0.5)
+        assert waker.is_alive()  # the claim waits for the lock instead of skipping the row
+        holder.rollback()
+    waker.join(timeout=30)
+    assert outcome == ["completed"]
