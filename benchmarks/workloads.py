@@ -44,3 +44,14 @@ def plain_step(sent_at: float, index: int, last: int) -> float:
     if index == last:
         _redis.incr(DONE_KEY)
     return sent_at
+
+
+class WaitsForGo(Workflow):
+    """Suspends on an event; records when it resumed, for send-to-resume latency."""
+
+    name = "bench.waits_for_go"
+
+    @step
+    def wait(ctx: StepContext) -> float:
+        ctx.wait_for_event("go")
+        return time.time()

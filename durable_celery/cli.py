@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from durable_celery.errors import DurableError
+from durable_celery.errors import DurableError, InvalidPayload
 from durable_celery.models import EXECUTION_STATUSES
 
 
@@ -67,7 +67,76 @@ def _parser() -> argparse.ArgumentParser:
     retry = commands.add_parser("retry", help="resume a failed execution from its failed step")
     retry.add_argument("id")
     retry.set_defaults(handler=_retry)
+
+    event = commands.add_parser("send-event", help="send an event to an execution")
+    event.add_argument("id")
+    event.add_argument("name")
+    event.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
+    event.set_defaults(handler=_send_event)
+
+    answer = commands.add_parser("provide-input", help="answer an input an execution asks for")
+    answer.add_argument("id")
+    answer.add_argument("name")
+    answer.add_argument("value", help="JSON")
+    answer.set_defaults(handler=_provide_input)
+
+    inputs = commands.add_parser("inputs", help="inputs waiting for a human")
+    inputs.add_argument("--workflow")
+    inputs.add_argument("--execution")
+    inputs.add_argument("--json", action="store_true", help="print JSON for scripts")
+    inputs.set_defaults(handler=_inputs)
     return parser
+
+
+def _json_argument(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidPayload(f"{what} must be JSON ({exc}); quote strings: '\"yes\"'") from None
+
+
+def _send_event(args: argparse.Namespace) -> int:
+    from durable_celery.signals import send_event
+
+    send_event(args.id, args.name, _json_argument(args.payload, "the payload"))
+    print(f"{args.id}: event {args.name!r} sent")
+    return 0
+
+
+def _provide_input(args: argparse.Namespace) -> int:
+    from durable_celery.signals import provide_input
+
+    provide_input(args.id, args.name, _json_argument(args.value, "the value"))
+    print(f"{args.id}: input {args.name!r} provided")
+    return 0
+
+
+def _inputs(args: argparse.Namespace) -> int:
+    from durable_celery.signals import list_pending_inputs
+
+    pending = list_pending_inputs(workflow=args.workflow, execution_id=args.execution)
+    if args.json:
+        print(json.dumps([_plain(vars(item)) for item in pending], indent=2))
+        return 0
+    rows = [
+        [
+            item.execution_id,
+            item.workflow,
+            item.name,
+            item.prompt or "-",
+            item.deadline_at.strftime("%Y-%m-%d %H:%M:%S") if item.deadline_at else "-",
+        ]
+        for item in pending
+    ]
+    print(table(["EXECUTION", "WORKFLOW", "INPUT", "PROMPT", "DEADLINE"], rows))
+    return 0
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if hasattr(value, "isoformat") else value
+        for key, value in data.items()
+    }
 
 
 def _cancel(args: argparse.Namespace) -> int:

@@ -54,7 +54,38 @@ def run_demo(orders: int = 4, timeout: float = 60.0, work_seconds: float = 0.2) 
             handles.append((order["order_id"], handle))
             print(f"started   {order['order_id']} as execution {handle.id}")
         ok = _follow(runtime, handles, worker, timeout)
+        ok = ok and _expense(timeout)
+    print("\nInspect them with: durable-celery list / durable-celery show <id>")
     return 0 if ok else 1
+
+
+def _expense(timeout: float) -> bool:
+    """An expense that waits for a human approval, then for an event."""
+    from durable_celery.signals import list_pending_inputs, provide_input, send_event
+    from workflows.examples import ExpenseApproval
+
+    print("\nexpense   waits for a manager's approval, then for the receipt")
+    handle = ExpenseApproval.start_durable({"employee": "ada", "amount": 120})
+    deadline = time.monotonic() + timeout
+    while not list_pending_inputs(execution_id=handle.id):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    (asked,) = list_pending_inputs(execution_id=handle.id)
+    print(f"  asking    {asked.prompt} (status {handle.status()}, no worker held)")
+    provide_input(handle.id, "approval", {"approved": True, "note": "fine"})
+    print("  answered  approved")
+    while handle.execution(include_steps=False).current_step != "collect_receipt" or (
+        handle.status() != "waiting"
+    ):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    send_event(handle.id, "receipt_uploaded", {"url": "https://receipts.example/123.pdf"})
+    print("  event     receipt_uploaded sent")
+    result = handle.result(timeout=timeout)
+    print(f"result    expense    {handle.status():<9} {result}")
+    return True
 
 
 def _follow(
@@ -114,5 +145,4 @@ def _follow(
             )
         )
         print(f"result    {order:<10} {execution.status:<9} {outcome}")
-    print("\nInspect them with: durable-celery list / durable-celery show <id>")
     return True

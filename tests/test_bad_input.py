@@ -153,3 +153,73 @@ def test_error_tree_has_one_root():
             assert issubclass(value, dc.DurableError), name
     assert issubclass(dc.ResultTimeout, TimeoutError)
     assert issubclass(dc.PayloadTooLarge, dc.InvalidPayload)
+
+
+@pytest.fixture()
+def signal_counts(db):
+    def counts() -> tuple[int, int, int]:
+        db.rollback()
+        events = db.execute(text("SELECT count(*) FROM workflow_events")).scalar_one()
+        answered = db.execute(
+            text("SELECT count(*) FROM pending_inputs WHERE status <> 'pending'")
+        ).scalar_one()
+        woken = db.execute(
+            text("SELECT count(*) FROM workflow_executions WHERE wake_requested")
+        ).scalar_one()
+        return events, answered, woken
+
+    return counts
+
+
+@pytest.fixture(scope="module")
+def finished_id(runtime) -> str:
+    from durable_celery.executor import run_execution
+
+    handle = ThreeSteps.start_durable({"customer": "done"}, queue="nobody-listens")
+    assert run_execution(runtime, handle.id) == "completed"
+    return handle.id
+
+
+@pytest.fixture(scope="module")
+def waiting_id(runtime) -> str:
+    handle = ThreeSteps.start_durable({"customer": "pending"}, queue="nobody-listens")
+    return handle.id
+
+
+UNKNOWN = "0a0b0c0d-0000-4000-8000-000000000000"
+
+
+def _bad_signals(finished: str, live: str) -> list[tuple[object, type, str]]:
+    return [
+        (lambda: dc.send_event("not-a-uuid", "paid", 1), dc.InvalidExecutionId, "not a UUID"),
+        (lambda: dc.send_event(UNKNOWN, "paid", 1), dc.ExecutionNotFound, "no execution"),
+        (lambda: dc.send_event(finished, "paid", 1), dc.ExecutionStateError, "it is completed"),
+        (lambda: dc.send_event(live, "", 1), dc.InvalidOption, "event name"),
+        (lambda: dc.send_event(live, "x" * 201, 1), dc.InvalidOption, "at most 200"),
+        (lambda: dc.send_event(live, 7, 1), dc.InvalidOption, "event name"),
+        (lambda: dc.send_event(live, "paid", {1, 2}), dc.InvalidPayload, "not JSON"),
+        (lambda: dc.send_event(live, "paid", "x" * 2_000_000), dc.PayloadTooLarge, "over the"),
+        (lambda: dc.provide_input("nope", "approval", 1), dc.InvalidExecutionId, "not a UUID"),
+        (lambda: dc.provide_input(UNKNOWN, "approval", 1), dc.ExecutionNotFound, "no execution"),
+        (lambda: dc.provide_input(finished, "approval", 1), dc.ExecutionStateError, "completed"),
+        (lambda: dc.provide_input(live, "approval", 1), dc.InputNotRequested, "asks for nothing"),
+        (lambda: dc.provide_input(live, "approval", object()), dc.InvalidPayload, "not JSON"),
+        (lambda: dc.provide_input(live, "", True), dc.InvalidOption, "input name"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(14))
+def test_bad_signals_raise_typed_errors_and_change_nothing(
+    case, finished_id, waiting_id, signal_counts
+):
+    call, error, message = _bad_signals(finished_id, waiting_id)[case]
+    before = signal_counts()
+    with pytest.raises(error, match=message) as raised:
+        call()
+    assert isinstance(raised.value, dc.DurableError)
+    assert signal_counts() == before
+
+
+def test_list_pending_inputs_rejects_a_malformed_id(runtime):
+    with pytest.raises(dc.InvalidExecutionId):
+        dc.list_pending_inputs(execution_id="zzz")

@@ -13,6 +13,7 @@ import durable_celery as dc
 from durable_celery.cli import main
 from durable_celery.executor import run_execution
 from durable_celery.runtime import install
+from durable_celery.workers import wait_until
 from tests.conftest import ROOT
 from tests.flows import ThreeSteps
 
@@ -79,6 +80,27 @@ def test_cli_cancel_and_retry(runtime, capsys):
     assert handle.execution().error["message"] == "from the shell"
 
 
+def test_cli_send_event_provide_input_and_inputs(worker, capsys):
+    from tests.flows_waits import Approval, EventWaiter
+
+    waiter = EventWaiter.start_durable({})
+    assert main(["send-event", waiter.id, "paid", '{"amount": 3}']) == 0
+    assert waiter.result(timeout=30)["payload"] == {"amount": 3}
+
+    asker = Approval.start_durable({"what": "the CLI"})
+    assert wait_until(lambda: dc.list_pending_inputs(execution_id=asker.id), timeout=30)
+    capsys.readouterr()
+    assert main(["inputs", "--execution", asker.id]) == 0
+    listed = capsys.readouterr().out
+    assert "approval" in listed and "Approve the CLI?" in listed
+    assert main(["inputs", "--json", "--workflow", "tests.approval"]) == 0
+    assert asker.id in [item["execution_id"] for item in json.loads(capsys.readouterr().out)]
+    assert main(["provide-input", asker.id, "approval", "not json"]) == 2
+    assert "must be JSON" in capsys.readouterr().err
+    assert main(["provide-input", asker.id, "approval", "true"]) == 0
+    assert asker.result(timeout=30) is True
+
+
 def test_demo_command_runs_the_example_workflows(session_database):
     result = subprocess.run(
         [sys.executable, "-m", "durable_celery.cli", "demo"],
@@ -94,3 +116,5 @@ def test_demo_command_runs_the_example_workflows(session_database):
     assert "compensated workflows.examples.ShippingError" in out
     assert "refund         completed" in out and "release_stock  completed" in out
     assert "failed    durable_celery.errors.FanoutFailed" in out
+    assert "asking    Approve 120 EUR for ada? (status waiting, no worker held)" in out
+    assert "result    expense    completed {'amount': 120, 'status': 'paid'}" in out

@@ -225,3 +225,19 @@ def test_several_waits_in_one_step_replay_their_recorded_values(worker):
     # after the input. Each wait suspended once and then returned its recorded value.
     assert runs_of(handle.id, "everything") == 4
     assert [s.status for s in handle.execution().steps] == ["completed"]
+
+
+def test_the_expense_example_rejects_when_the_manager_says_no(worker):
+    from workflows.examples import ExpenseApproval
+
+    handle = ExpenseApproval.start_durable({"employee": "bob", "amount": 9000})
+    assert wait_until(lambda: dc.list_pending_inputs(execution_id=handle.id), timeout=30)
+    dc.provide_input(handle.id, "approval", {"approved": False, "note": "too much"})
+    assert handle.result(timeout=30) == {"status": "rejected", "amount": 9000}
+    assert [s.step for s in handle.execution().steps] == [
+        "submit",
+        "approve",
+        "route",
+        "reject",
+        "archive",
+    ]

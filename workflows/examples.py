@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from durable_celery import Retry, StepContext, Workflow, compensation, decision, each, step
-from durable_celery.time import minutes, seconds
+from durable_celery.time import days, minutes, seconds
 
 PRICES = {"book": 12.5, "pen": 1.2, "lamp": 30.0}
 
@@ -88,3 +88,58 @@ class PlaceOrder(Workflow):
     @compensation
     def release_stock(ctx: StepContext) -> dict[str, Any]:
         return {"released": ctx.get("reservation")}
+
+
+class ExpenseApproval(Workflow):
+    """Ask a manager to approve an expense, then wait for the receipt before paying.
+    Both waits hold no worker: they can last days."""
+
+    name = "expense_approval"
+    queue = "default"
+    timeout = days(30)
+
+    @step
+    def submit(ctx: StepContext) -> dict[str, Any]:
+        ctx.put("amount", ctx.input["amount"])
+        return {"employee": ctx.input["employee"], "amount": ctx.input["amount"]}
+
+    @step
+    def approve(ctx: StepContext) -> dict[str, Any]:
+        answer = ctx.wait_for_input(
+            "approval",
+            prompt=f"Approve {ctx.input['amount']} EUR for {ctx.input['employee']}?",
+            fields={"approved": "bool", "note": "str"},
+            timeout=days(3),
+            timeout_value={"approved": False, "note": "no answer within 3 days"},
+        )
+        ctx.put("approved", bool(answer.get("approved")))
+        return dict(answer)
+
+    @decision
+    def route(ctx: StepContext) -> str | None:
+        return None if ctx.get("approved") else "reject"
+
+    @step
+    def collect_receipt(ctx: StepContext) -> dict[str, Any]:
+        receipt = ctx.wait_for_event("receipt_uploaded", timeout=days(7), timeout_value=None)
+        return {"receipt": receipt}
+
+    @step
+    def pay(ctx: StepContext) -> dict[str, Any]:
+        receipt = ctx.results["collect_receipt"]["receipt"]
+        if receipt is None:
+            raise ValueError("no receipt within 7 days; not paying")
+        return {"paid": ctx.get("amount"), "receipt": receipt["url"]}
+
+    @decision
+    def after_payment(ctx: StepContext) -> str:
+        return "archive"
+
+    @step
+    def reject(ctx: StepContext) -> dict[str, Any]:
+        return {"rejected": ctx.results["approve"].get("note")}
+
+    @step
+    def archive(ctx: StepContext) -> dict[str, Any]:
+        paid = ctx.get("approved") and "pay" in ctx.results
+        return {"status": "paid" if paid else "rejected", "amount": ctx.get("amount")}
