@@ -113,4 +113,5 @@ def test_the_built_wheel_ships_the_migrations(tmp_path):
         "durable_celery/migrations/script.py.mako",
         "durable_celery/migrations/versions/0001_initial_schema.py",
         "durable_celery/py.typed",
+        "durable_celery/sql/executions.py",
     } <= names
