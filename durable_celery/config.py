@@ -25,6 +25,7 @@ class Settings:
     stale_lock_timeout: float = 300.0
     heartbeat_interval: float = 30.0
     dispatch_grace: float = 10.0
+    recovery_interval: float = 10.0
     poll_batch_size: int = 500
     max_payload_bytes: int = 1_048_576
 

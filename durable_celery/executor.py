@@ -38,12 +38,16 @@ from durable_celery.errors import (
     WaitTimeout,
     WorkflowTimedOut,
 )
+from durable_celery.heartbeat import heartbeat_for
 from durable_celery.runtime import ITEM_TASK, Runtime
 from durable_celery.timeouts import DEADLINE, Interrupted, limit_for, time_limit
 from durable_celery.waits import ClaimLost, Suspend, Waits
 
 logger = logging.getLogger("durable_celery.executor")
 _UNLIMITED = 1 << 62
+# Attempts abandoned by dead workers (stale recovery) beyond a step's retry budget before
+# the execution fails: a step that kills its worker every time must not loop forever.
+MAX_ABANDONED_ATTEMPTS = 3
 FAILED_FAMILY = ("failed", "cancelled", "timed_out", "compensated", "compensation_failed")
 
 
@@ -128,7 +132,8 @@ def run_execution(runtime: Runtime, execution_id: str) -> str | None:
             if claim is None:
                 return None
             try:
-                return _Run(runtime, conn, claim, worker).run()
+                with heartbeat_for(runtime).hold("execution", claim.execution_id, claim.token):
+                    return _Run(runtime, conn, claim, worker).run()
             except LockLost:
                 logger.warning(
                     "execution %s: claim lost to another worker or a control call; stopping "
@@ -192,6 +197,13 @@ class _Run:
                         f"step {name!r} no longer exists in workflow {workflow.name!r} (steps now: "
                         f"{', '.join(workflow.step_names())}); deploy a version that still has it, "
                         f"or cancel the execution"
+                    )
+                )
+            if attempt > spec.retry.max_attempts + MAX_ABANDONED_ATTEMPTS:
+                return self._fail_without_step(
+                    StepLimitExceeded(
+                        f"step {spec.name!r} was started {attempt} times without finishing: its "
+                        f"worker died each time (killed, out of memory?); giving up"
                     )
                 )
             ctx._enter_step(spec.name, attempt)

@@ -21,6 +21,7 @@ from durable_celery.context import StepContext
 from durable_celery.db import encode_json, is_disconnect
 from durable_celery.definition import StepSpec, get_workflow
 from durable_celery.errors import DurableError, FanoutFailed, InvalidPayload, LockLost, StepTimeout
+from durable_celery.heartbeat import heartbeat_for
 from durable_celery.runtime import ITEM_TASK, WAKE_TASK, Runtime
 from durable_celery.timeouts import DEADLINE, Interrupted, limit_for, time_limit
 
@@ -116,7 +117,8 @@ def run_item(runtime: Runtime, item_id: str) -> str | None:
                 raise
             if item is None:
                 return None
-            return _run_claimed_item(runtime, conn, item)
+            with heartbeat_for(runtime).hold("item", str(item.id), item.lock_token):
+                return _run_claimed_item(runtime, conn, item)
     return None
 
 

@@ -27,6 +27,7 @@ logger = logging.getLogger("durable_celery")
 WAKE_TASK = "durable_celery.wake"
 POLL_TASK = "durable_celery.poll"
 ITEM_TASK = "durable_celery.run_item"
+RECOVER_TASK = "durable_celery.recover"
 
 _current: Runtime | None = None
 

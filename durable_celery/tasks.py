@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from durable_celery.runtime import ITEM_TASK, POLL_TASK, WAKE_TASK, Runtime
+from durable_celery.runtime import ITEM_TASK, POLL_TASK, RECOVER_TASK, WAKE_TASK, Runtime
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -42,6 +42,12 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
 
         return poll_once(task.app.durable_runtime)
 
+    @app.task(name=RECOVER_TASK, **options)  # type: ignore[untyped-decorator]
+    def recover(task: Any) -> int:
+        from durable_celery.recovery import recover_once
+
+        return recover_once(task.app.durable_runtime)
+
 
 def _on_hint(
     handler: Callable[[Runtime, str], str | None], runtime: Runtime, raw_id: Any
@@ -64,6 +70,11 @@ def _add_beat_schedule(app: Celery, runtime: Runtime) -> None:
         "task": POLL_TASK,
         "schedule": runtime.settings.poll_interval,
         "options": {"expires": max(runtime.settings.poll_interval * 5, 5.0)},
+    }
+    schedule["durable-celery-recover"] = {
+        "task": RECOVER_TASK,
+        "schedule": runtime.settings.recovery_interval,
+        "options": {"expires": max(runtime.settings.recovery_interval * 5, 5.0)},
     }
     app.conf.beat_schedule = schedule
 

@@ -37,6 +37,9 @@ os.environ.update(
             "tests.flows,tests.flows_control,tests.flows_waits,workflows.examples"
         ),
         "DURABLE_POLL_INTERVAL": "0.5",
+        # Live claims refresh often, so that the fault tests' quick stale recovery
+        # (a beat of their own) never takes a claim that is still alive.
+        "DURABLE_HEARTBEAT_INTERVAL": "0.5",
     }
 )
 os.environ.pop("DURABLE_SCHEMA", None)

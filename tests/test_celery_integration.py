@@ -11,7 +11,7 @@ from celery import Celery
 import durable_celery as dc
 from durable_celery.config import Settings
 from durable_celery.errors import ConfigurationError
-from durable_celery.runtime import ITEM_TASK, POLL_TASK, WAKE_TASK, install
+from durable_celery.runtime import ITEM_TASK, POLL_TASK, RECOVER_TASK, WAKE_TASK, install
 from durable_celery.workers import WorkerProcess
 from tests.conftest import ROOT
 
@@ -41,8 +41,12 @@ def test_install_registers_tasks_beat_schedule_and_settings(runtime):
             schema="tenant_1",
             poll_interval=2,
         )
-        assert {WAKE_TASK, POLL_TASK, ITEM_TASK} <= set(app.tasks)
-        assert set(app.conf.beat_schedule) == {"theirs", "durable-celery-poll"}
+        assert {WAKE_TASK, POLL_TASK, ITEM_TASK, RECOVER_TASK} <= set(app.tasks)
+        assert set(app.conf.beat_schedule) == {
+            "theirs",
+            "durable-celery-poll",
+            "durable-celery-recover",
+        }
         assert app.conf.beat_schedule["durable-celery-poll"]["schedule"] == 2
         assert installed.settings.database_url == "postgresql+psycopg://u@h/db"
         assert installed.settings.schema == "tenant_1"
@@ -129,5 +133,6 @@ def test_celery_finds_the_bundled_app_with_dash_a():
         check=True,
     ).stdout
     assert listing.strip() == (
-        "durable_celery ['durable_celery.poll', 'durable_celery.run_item', 'durable_celery.wake']"
+        "durable_celery ['durable_celery.poll', 'durable_celery.recover', "
+        "'durable_celery.run_item', 'durable_celery.wake']"
     )

@@ -58,3 +58,86 @@ EXPIRED_DEADLINES = text(
 )
 """Live executions past their workflow deadline. A running one is left to its worker
 (which interrupts the step at the deadline) unless it is still running `grace` later."""
+
+HEARTBEAT_EXECUTIONS = text(
+    """
+    UPDATE workflow_executions AS e SET heartbeat_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[])) AS claim(id, token)
+    WHERE e.id = claim.id AND e.lock_token = claim.token AND e.status = 'running'
+    RETURNING e.id
+    """
+)
+"""Refresh the heartbeat of the claims one worker process holds, fenced by their tokens.
+A claim missing from the result was taken back: its worker must write nothing more."""
+
+HEARTBEAT_ITEMS = text(
+    """
+    UPDATE step_items AS i SET heartbeat_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[])) AS claim(id, token)
+    WHERE i.id = claim.id AND i.lock_token = claim.token AND i.status = 'running'
+    RETURNING i.id
+    """
+)
+
+RECOVER_STALE_EXECUTIONS = text(
+    """
+    WITH stale AS MATERIALIZED (
+        SELECT id, locked_by FROM workflow_executions
+        WHERE status = 'running'
+          AND heartbeat_at < now() - make_interval(secs => :stale_seconds)
+        ORDER BY heartbeat_at
+        LIMIT :batch_size
+        FOR UPDATE SKIP LOCKED
+    ),
+    released AS (
+        UPDATE workflow_executions AS e
+        SET status = 'pending', lock_token = NULL, locked_by = NULL, heartbeat_at = NULL,
+            run_at = now(), dispatched_at = now(), step_runs = e.step_runs + 1,
+            updated_at = now()
+        FROM stale
+        WHERE e.id = stale.id
+        RETURNING e.id, e.queue, e.current_step, e.step_attempt, e.step_runs,
+                  e.step_started_at, stale.locked_by
+    ),
+    recorded AS (
+        INSERT INTO step_executions
+            (id, execution_id, step_name, sequence, attempt, status, error, started_at,
+             completed_at, worker)
+        SELECT gen_random_uuid(), id, coalesce(current_step, '?'), step_runs, step_attempt,
+               'abandoned',
+               jsonb_build_object(
+                   'type', 'durable_celery.errors.LockLost',
+                   'message', 'the worker stopped heartbeating (crashed, killed or paused); '
+                              || 'the attempt was abandoned and the step runs again'),
+               coalesce(step_started_at, now()), now(), locked_by
+        FROM released
+    )
+    SELECT id, queue FROM released
+    """
+)
+"""Stale-claim recovery: executions whose worker stopped heartbeating are given back
+(pending, due now) and their interrupted attempt is recorded as abandoned, in one
+statement. The old token is cleared, so the old worker, if it wakes up, writes nothing.
+SKIP LOCKED lets several beats recover at once without taking the same row twice."""
+
+RECOVER_STALE_ITEMS = text(
+    """
+    WITH stale AS MATERIALIZED (
+        SELECT id FROM step_items
+        WHERE status = 'running'
+          AND heartbeat_at < now() - make_interval(secs => :stale_seconds)
+        ORDER BY heartbeat_at
+        LIMIT :batch_size
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE step_items AS i
+    SET status = 'pending', lock_token = NULL, locked_by = NULL, heartbeat_at = NULL,
+        run_at = now(), dispatched_at = now(),
+        error = jsonb_build_object('type', 'durable_celery.errors.LockLost',
+                                   'message', 'the worker stopped heartbeating; abandoned')
+    FROM stale
+    WHERE i.id = stale.id
+    RETURNING i.id, i.queue
+    """
+)
+"""The same for fan-out items."""
