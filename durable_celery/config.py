@@ -26,6 +26,7 @@ class Settings:
     heartbeat_interval: float = 30.0
     dispatch_grace: float = 10.0
     recovery_interval: float = 10.0
+    maintenance_queue: str | None = None
     poll_batch_size: int = 500
     max_payload_bytes: int = 1_048_576
 
@@ -40,7 +41,13 @@ class Settings:
                 f"durable_schema must be a plain SQL identifier (letters, digits, _), "
                 f"got {self.schema!r}"
             )
-        for name in ("poll_interval", "stale_lock_timeout", "heartbeat_interval", "dispatch_grace"):
+        for name in (
+            "poll_interval",
+            "stale_lock_timeout",
+            "heartbeat_interval",
+            "dispatch_grace",
+            "recovery_interval",
+        ):
             value = _number(name, getattr(self, name))
             if value <= 0:
                 raise ConfigurationError(f"durable_{name} must be > 0 seconds, got {value}")

@@ -65,17 +65,16 @@ def _on_hint(
 
 
 def _add_beat_schedule(app: Celery, runtime: Runtime) -> None:
+    settings = runtime.settings
     schedule = dict(app.conf.beat_schedule or {})
-    schedule["durable-celery-poll"] = {
-        "task": POLL_TASK,
-        "schedule": runtime.settings.poll_interval,
-        "options": {"expires": max(runtime.settings.poll_interval * 5, 5.0)},
-    }
-    schedule["durable-celery-recover"] = {
-        "task": RECOVER_TASK,
-        "schedule": runtime.settings.recovery_interval,
-        "options": {"expires": max(runtime.settings.recovery_interval * 5, 5.0)},
-    }
+    for key, task, interval in (
+        ("durable-celery-poll", POLL_TASK, settings.poll_interval),
+        ("durable-celery-recover", RECOVER_TASK, settings.recovery_interval),
+    ):
+        options: dict[str, Any] = {"expires": max(interval * 5, 5.0)}
+        if settings.maintenance_queue:
+            options["queue"] = settings.maintenance_queue
+        schedule[key] = {"task": task, "schedule": interval, "options": options}
     app.conf.beat_schedule = schedule
 
 

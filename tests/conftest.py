@@ -34,7 +34,8 @@ os.environ.update(
         "DURABLE_DATABASE_URL": f"{SERVER_URL}/{SESSION_DB}",
         "CELERY_BROKER_URL": BROKER_URL,
         "DURABLE_WORKFLOW_MODULES": (
-            "tests.flows,tests.flows_control,tests.flows_waits,workflows.examples"
+            "tests.flows,tests.flows_control,tests.flows_waits,tests.flows_faults,"
+            "workflows.examples"
         ),
         "DURABLE_POLL_INTERVAL": "0.5",
         # Live claims refresh often, so that the fault tests' quick stale recovery

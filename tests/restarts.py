@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -29,3 +30,40 @@ def restart_postgres(timeout: float = 60) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def restart_redis(timeout: float = 30) -> None:
+    """Restart Redis; it keeps nothing on disk, so every queued message is gone."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379)
+    # Redis closes the connection as it goes down.
+    with contextlib.suppress(redis.exceptions.ConnectionError):
+        client.shutdown(nosave=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.ping():
+                return
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

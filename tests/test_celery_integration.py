@@ -136,3 +136,19 @@ def test_celery_finds_the_bundled_app_with_dash_a():
         "durable_celery ['durable_celery.poll', 'durable_celery.recover', "
         "'durable_celery.run_item', 'durable_celery.wake']"
     )
+
+
+def test_maintenance_tasks_can_have_a_queue_of_their_own(runtime):
+    app = Celery("maintained", broker="memory://")
+    try:
+        install(app, database_url="postgresql://u@h/db")
+        assert "queue" not in app.conf.beat_schedule["durable-celery-poll"]["options"]
+        app.conf.durable_maintenance_queue = "upkeep"
+        app.conf.durable_recovery_interval = "3"
+        installed = install(app, database_url="postgresql://u@h/db")
+        assert installed.settings.recovery_interval == 3.0
+        for key in ("durable-celery-poll", "durable-celery-recover"):
+            assert app.conf.beat_schedule[key]["options"]["queue"] == "upkeep"
+        assert app.conf.beat_schedule["durable-celery-recover"]["schedule"] == 3.0
+    finally:
+        runtime.activate()
