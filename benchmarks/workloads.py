@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from durable_celery import StepContext, Workflow, step
+from durable_celery import Retry, StepContext, Workflow, each, step
 from durable_celery.celery import app
 
 STEPS = int(os.environ.get("BENCH_STEPS", "10"))
@@ -55,3 +55,88 @@ class WaitsForGo(Workflow):
     def wait(ctx: StepContext) -> float:
         ctx.wait_for_event("go")
         return time.time()
+
+
+# --- soak: a mixed workload (benchmarks/soak.py) -----------------------------------------
+
+
+class SoakSteps(Workflow):
+    name = "soak.steps"
+
+    @step
+    def a(ctx: StepContext) -> int:
+        time.sleep(0.02)
+        return 1
+
+    @step
+    def b(ctx: StepContext) -> int:
+        time.sleep(0.4)  # long enough for worker kills to land in the middle of steps
+        return ctx.results["a"] + 1
+
+    @step
+    def c(ctx: StepContext) -> int:
+        time.sleep(0.02)
+        return ctx.results["b"] + 1
+
+    @step
+    def d(ctx: StepContext) -> int:
+        return ctx.results["c"] + 1
+
+
+class SoakRetry(Workflow):
+    name = "soak.retry"
+
+    @step(retry=Retry(max_attempts=4, backoff="constant", base=0.2, jitter=False))
+    def flaky(ctx: StepContext) -> int:
+        if ctx.attempt == 1:
+            raise RuntimeError("first attempts fail")
+        return ctx.attempt
+
+    @step
+    def after(ctx: StepContext) -> str:
+        return "ok"
+
+
+class SoakSleep(Workflow):
+    name = "soak.sleep"
+
+    @step
+    def nap(ctx: StepContext) -> str:
+        ctx.sleep(float(ctx.input.get("seconds", 1)))
+        return "rested"
+
+    @step
+    def after(ctx: StepContext) -> str:
+        return "ok"
+
+
+class SoakEvent(Workflow):
+    name = "soak.event"
+
+    @step
+    def wait(ctx: StepContext) -> object:
+        return ctx.wait_for_event("go", timeout=300)
+
+    @step
+    def after(ctx: StepContext) -> str:
+        return "ok"
+
+
+class SoakEach(Workflow):
+    name = "soak.each"
+
+    @each(
+        items=lambda ctx: list(range(8)),
+        concurrency=4,
+        retry=Retry(max_attempts=3, base=0.2, jitter=False),
+    )
+    def square(ctx: StepContext, item: int) -> int:
+        time.sleep(0.2)
+        return item * item
+
+    @step
+    def total(ctx: StepContext) -> int:
+        return sum(ctx.results["square"])
+
+
+SOAK_WORKFLOWS = [SoakSteps, SoakRetry, SoakSleep, SoakEvent, SoakEach]
