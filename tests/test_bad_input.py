@@ -223,3 +223,20 @@ def test_bad_signals_raise_typed_errors_and_change_nothing(
 def test_list_pending_inputs_rejects_a_malformed_id(runtime):
     with pytest.raises(dc.InvalidExecutionId):
         dc.list_pending_inputs(execution_id="zzz")
+
+
+def test_the_payload_limit_is_configurable(runtime, row_counts, signal_counts, waiting_id):
+    from durable_celery.config import Settings
+    from durable_celery.runtime import Runtime
+    from durable_celery.starting import start_execution
+
+    small = Runtime(
+        runtime.app, Settings(database_url=runtime.settings.database_url, max_payload_bytes=64)
+    )
+    before = row_counts(), signal_counts()
+    with pytest.raises(dc.PayloadTooLarge, match="over the limit of 64 bytes"):
+        start_execution(ThreeSteps, {"note": "y" * 100}, runtime=small)
+    with pytest.raises(dc.PayloadTooLarge, match="over the limit of 64 bytes"):
+        dc.send_event(waiting_id, "paid", ["z"] * 40, runtime=small)
+    assert (row_counts(), signal_counts()) == before
+    start_execution(ThreeSteps, {"note": "short"}, runtime=small, queue="nobody-listens")
