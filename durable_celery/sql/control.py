@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from durable_celery.sql.fragments import wake
+
 # --- Control: cancel, timeouts, retry (not hot; one transaction per call) -------------
 
 END_EXECUTIONS = text(
@@ -59,11 +61,9 @@ LIVE_CHILDREN_OF = text(
 WAKE_PARENTS_OF = text(
     """
     UPDATE workflow_executions AS p
-    SET status = CASE WHEN p.status = 'waiting' THEN 'pending' ELSE p.status END,
-        wake_requested = p.wake_requested OR p.status = 'running',
-        run_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.run_at END,
-        dispatched_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.dispatched_at END,
-        updated_at = now()
+    SET """
+    + wake("p")
+    + """
     FROM workflow_executions AS c
     WHERE c.id = ANY(CAST(:ids AS uuid[])) AND c.wake_parent AND p.id = c.parent_id
       AND p.status IN ('pending', 'running', 'waiting')

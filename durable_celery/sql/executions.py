@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from durable_celery.sql.fragments import wake
+
 START = text(
     """
     INSERT INTO workflow_executions
@@ -115,20 +117,20 @@ It writes no indexed column, so Postgres can make it a HOT update (the table kee
 free space per page for that): the seven indexes of the table are not touched.
 It returns a pending cancel request, so a cancelled execution stops at this boundary."""
 
-_WAKE_PARENT = """
+_WAKE_PARENT = (
+    """
     woken AS (
         UPDATE workflow_executions AS p
-        SET status = CASE WHEN p.status = 'waiting' THEN 'pending' ELSE p.status END,
-            wake_requested = p.wake_requested OR p.status = 'running',
-            run_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.run_at END,
-            dispatched_at = CASE WHEN p.status = 'waiting' THEN now() ELSE p.dispatched_at END,
-            updated_at = now()
+        SET """
+    + wake("p")
+    + """
         FROM fenced
         WHERE fenced.wake_parent AND p.id = fenced.parent_id
           AND p.status IN ('pending', 'running', 'waiting')
         RETURNING p.id, p.queue, p.status
     )
 """
+)
 
 FINISH = text(
     """

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from durable_celery.sql.fragments import wake
+
 # --- Waits: recorded by position, fenced by the claim ------------------------------------
 
 _FENCE = """
@@ -113,11 +115,9 @@ INSERT_EVENT = text(
 WAKE_FOR_SIGNAL = text(
     """
     UPDATE workflow_executions AS e
-    SET status = CASE WHEN e.status = 'waiting' THEN 'pending' ELSE e.status END,
-        wake_requested = e.wake_requested OR e.status = 'running',
-        run_at = CASE WHEN e.status = 'waiting' THEN now() ELSE e.run_at END,
-        dispatched_at = CASE WHEN e.status = 'waiting' THEN now() ELSE e.dispatched_at END,
-        updated_at = now()
+    SET """
+    + wake("e")
+    + """
     WHERE e.id = :id
       AND (e.status = 'running'
            OR (e.status = 'waiting' AND :answered_input)
