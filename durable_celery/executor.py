@@ -502,6 +502,11 @@ class _Run:
                 "error": error_json,
             },
         )
+        # A parent waiting on this execution (run_child) must hear that it ended.
+        woken = self.conn.execute(sql.WAKE_PARENTS_OF, {"ids": [self.claim.execution_id]})
+        self.runtime.send_wakeups(
+            (str(row.id), row.queue) for row in woken if row.status == "pending"
+        )
         return "failed"
 
     def _write(self, statement: Any, params: dict[str, Any]) -> Any:

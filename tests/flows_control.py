@@ -340,3 +340,13 @@ class LongRetry(Workflow):
         if runs(ctx) == 1:
             raise Flaky("first attempt fails")
         return ctx.attempt
+
+
+class ParentOfVanishing(Workflow):
+    """Waits on a child that nobody runs until the test does (queue nobody listens to)."""
+
+    name = "tests.parent_of_vanishing"
+
+    @step
+    def spawn(ctx: StepContext) -> Any:
+        return ctx.run_child(Child, {"x": 1}, queue="nobody-listens")

@@ -289,3 +289,25 @@ def test_a_failed_child_raises_in_the_parent_step(worker):
         handle.result(timeout=60)
     assert raised.value.error["type"] == "durable_celery.errors.ChildWorkflowFailed"
     assert "child failed" in raised.value.error["message"]
+
+
+def test_a_child_that_fails_without_running_a_step_still_wakes_its_parent(runtime, worker, db):
+    from durable_celery.executor import run_execution
+    from tests.flows_control import ParentOfVanishing
+
+    handle = ParentOfVanishing.start_durable({})
+    assert wait_until(lambda: handle.status() == "waiting", timeout=30)
+    child = db.execute(
+        text("SELECT id FROM workflow_executions WHERE parent_id = :id"), {"id": handle.id}
+    ).scalar_one()
+    # A deploy removed the step the child was at: it fails without running a step.
+    db.execute(
+        text("UPDATE workflow_executions SET current_step = 'gone' WHERE id = :id"), {"id": child}
+    )
+    db.commit()
+    assert run_execution(runtime, str(child)) == "failed"
+
+    with pytest.raises(dc.WorkflowFailed) as raised:
+        handle.result(timeout=30)
+    assert raised.value.error["type"] == "durable_celery.errors.ChildWorkflowFailed"
+    assert "step 'gone' no longer exists" in raised.value.error["message"]
