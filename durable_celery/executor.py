@@ -190,6 +190,9 @@ class _Run:
         attempt = claim.attempt
         resuming_fanout = claim.suspended_on == "fanout"
         while True:
+            if heartbeat_for(self.runtime).lost("execution", claim.execution_id):
+                # The heartbeat found the claim taken back: start no further step.
+                raise LockLost(f"execution {claim.execution_id}: claim taken back")
             spec = workflow.step_spec(name)
             if spec is None:
                 return self._fail_without_step(

@@ -97,3 +97,45 @@ def test_a_wake_up_arriving_while_the_row_is_briefly_locked_is_not_lost(runtime)
         holder.rollback()
     waker.join(timeout=30)
     assert outcome == ["completed"]
+
+
+def test_heartbeats_refresh_held_claims_and_notice_lost_ones(runtime, db):
+    from durable_celery.executor import claim_execution
+    from durable_celery.heartbeat import Heartbeat
+
+    handle = ThreeSteps.start_durable({"customer": "beat"}, queue="nobody-listens")
+    with runtime.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        claim = claim_execution(conn, handle.id, "test-worker")
+    assert claim is not None
+    heartbeat = Heartbeat(runtime)
+
+    def age() -> float:
+        db.rollback()
+        return db.execute(
+            text(
+                "SELECT extract(epoch FROM now() - heartbeat_at) FROM workflow_executions "
+                "WHERE id = :id"
+            ),
+            {"id": handle.id},
+        ).scalar_one()
+
+    with heartbeat.hold("execution", handle.id, claim.token):
+        db.execute(
+            text(
+                "UPDATE workflow_executions SET heartbeat_at = now() - "
+                "interval '1 hour' WHERE id = :id"
+            ),
+            {"id": handle.id},
+        )
+        db.commit()
+        heartbeat.beat()
+        assert age() < 5
+        assert not heartbeat.lost("execution", handle.id)
+        # Stale recovery (or a cancel) takes the claim back: the next round notices.
+        db.execute(
+            text("UPDATE workflow_executions SET lock_token = gen_random_uuid() WHERE id = :id"),
+            {"id": handle.id},
+        )
+        db.commit()
+        heartbeat.beat()
+        assert heartbeat.lost("execution", handle.id)
