@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, Engine, TextClause, create_engine
 from sqlalchemy.exc import DBAPIError
 
 from durable_celery.config import Settings
@@ -82,3 +84,24 @@ def is_disconnect(exc: BaseException) -> bool:
     """The database connection died (server restart, network): the pool was invalidated,
     and the same work can be tried again on a fresh connection."""
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+_compiled: dict[int, str] = {}
+
+
+def execute_hot(conn: Connection, statement: TextClause, params: dict[str, Any]) -> Any:
+    """Run one hot-path statement straight on the psycopg connection, server-side
+    prepared, and return its first row (or None). The statement is compiled by SQLAlchemy
+    once; skipping SQLAlchemy's per-execution machinery saves a third of the Python time
+    of a step. Errors are the driver's own; a dead connection is invalidated first."""
+    sql_text = _compiled.get(id(statement))
+    if sql_text is None:
+        sql_text = _compiled[id(statement)] = str(statement.compile(dialect=conn.dialect))
+    dbapi = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    try:
+        with dbapi.cursor(row_factory=namedtuple_row) as cursor:
+            cursor.execute(sql_text, params, prepare=True)
+            return cursor.fetchone() if cursor.description else None
+    except psycopg.OperationalError:
+        conn.invalidate()
+        raise

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from durable_celery import fanout, sql
 from durable_celery.context import StepContext
-from durable_celery.db import encode_json, is_disconnect
+from durable_celery.db import encode_json, execute_hot, is_disconnect
 from durable_celery.definition import StepSpec, Workflow, get_workflow
 from durable_celery.errors import (
     ChildWorkflowFailed,
@@ -513,7 +513,7 @@ class _Run:
         return "failed"
 
     def _write(self, statement: Any, params: dict[str, Any]) -> Any:
-        row = self.conn.execute(statement, params).first()
+        row = execute_hot(self.conn, statement, params)
         if row is None:
             raise LockLost(f"execution {self.claim.execution_id}: lock token no longer matches")
         return row
