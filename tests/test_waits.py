@@ -46,7 +46,7 @@ def test_sleep_suspends_without_a_worker_then_resumes(worker, db):
     assert wait_until(lambda: handle.status() == "waiting", timeout=30)
     row = _row(db, handle.id)
     assert row.lock_token is None and row.locked_by is None and row.suspended_on == "sleep"
-    assert 0.5 < (row.run_at - row.now).total_seconds() <= 1.5
+    assert 0 < (row.run_at - row.now).total_seconds() <= 1.5  # a timer, not a held worker
 
     result = handle.result(timeout=30)
 
