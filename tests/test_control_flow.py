@@ -311,3 +311,19 @@ def test_a_child_that_fails_without_running_a_step_still_wakes_its_parent(runtim
         handle.result(timeout=30)
     assert raised.value.error["type"] == "durable_celery.errors.ChildWorkflowFailed"
     assert "step 'gone' no longer exists" in raised.value.error["message"]
+
+
+def test_the_onboarding_example_runs_parallel_checks_and_a_child(worker, db):
+    from workflows.examples import OnboardCustomer
+
+    welcomed = OnboardCustomer.start_durable({"customer": "ada"})
+    assert welcomed.result(timeout=60) == {"customer": "ada", "opened": True}
+    children = db.execute(
+        text("SELECT workflow, status FROM workflow_executions WHERE parent_id = :id"),
+        {"id": welcomed.id},
+    ).all()
+    db.rollback()
+    assert [tuple(row) for row in children] == [("place_order", "completed")]
+
+    declined = OnboardCustomer.start_durable({"customer": "mallory"})
+    assert declined.result(timeout=60) == {"customer": "mallory", "opened": False}

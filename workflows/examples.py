@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from durable_celery import Retry, StepContext, Workflow, compensation, decision, each, step
+from durable_celery import (
+    Retry,
+    StepContext,
+    Workflow,
+    compensation,
+    decision,
+    each,
+    parallel,
+    step,
+)
 from durable_celery.time import days, minutes, seconds
 
 PRICES = {"book": 12.5, "pen": 1.2, "lamp": 30.0}
@@ -143,3 +152,51 @@ class ExpenseApproval(Workflow):
     def archive(ctx: StepContext) -> dict[str, Any]:
         paid = ctx.get("approved") and "pay" in ctx.results
         return {"status": "paid" if paid else "rejected", "amount": ctx.get("amount")}
+
+
+def credit_check(ctx: StepContext) -> dict[str, Any]:
+    return {"score": 720 if ctx.input["customer"] != "mallory" else 410}
+
+
+def sanctions_check(ctx: StepContext) -> dict[str, Any]:
+    return {"listed": ctx.input["customer"] == "mallory"}
+
+
+class OnboardCustomer(Workflow):
+    """Run two checks at once, then open the account as a child workflow and wait for it."""
+
+    name = "onboard_customer"
+    queue = "default"
+
+    checks = parallel(credit_check, sanctions_check)
+
+    @decision
+    def route(ctx: StepContext) -> str | None:
+        found = ctx.results["checks"]
+        ok = found["credit_check"]["score"] >= 600 and not found["sanctions_check"]["listed"]
+        return None if ok else "decline"
+
+    @step
+    def open_account(ctx: StepContext) -> dict[str, Any]:
+        # Started once, even though this step runs again when the child has finished.
+        order = ctx.run_child(
+            PlaceOrder,
+            {
+                "order_id": f"welcome-{ctx.input['customer']}",
+                "lines": [{"sku": "book", "qty": 1}],
+            },
+        )
+        return {"account": ctx.input["customer"], "welcome_pack": order["status"]}
+
+    @decision
+    def done(ctx: StepContext) -> str:
+        return "summary"
+
+    @step
+    def decline(ctx: StepContext) -> dict[str, Any]:
+        return {"declined": ctx.input["customer"]}
+
+    @step
+    def summary(ctx: StepContext) -> dict[str, Any]:
+        opened = "open_account" in ctx.results
+        return {"customer": ctx.input["customer"], "opened": opened}
