@@ -193,3 +193,17 @@ def test_two_beats_at_once_run_nothing_twice(runtime, worker, db):
             runs_of(handle.id, "slow"),
             runs_of(handle.id, "last"),
         ) == (1, 1, 1)
+
+
+def test_a_step_longer_than_the_stale_timeout_keeps_its_claim(runtime, worker, db):
+    # Stale timeout 2 s, step 5 s: only the heartbeat keeps recovery from taking it.
+    with maintenance(), fault_worker("long-step"):
+        handle = CrashMe.start_durable({"pause": 5}, queue="faults")
+        handle.result(timeout=60)
+    steps = handle.execution().steps
+    assert [(s.step, s.attempt, s.status) for s in steps] == [
+        ("first", 1, "completed"),
+        ("slow", 1, "completed"),
+        ("last", 1, "completed"),
+    ]
+    assert runs_of(handle.id, "slow") == 1
