@@ -14,7 +14,7 @@ import logging
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from durable_celery.errors import (
     WorkflowTimedOut,
 )
 from durable_celery.heartbeat import heartbeat_for
+from durable_celery.models import FINISHED_STATUSES
 from durable_celery.runtime import ITEM_TASK, Runtime
 from durable_celery.timeouts import DEADLINE, Interrupted, limit_for, time_limit
 from durable_celery.waits import ClaimLost, Suspend, Waits
@@ -48,7 +49,13 @@ _UNLIMITED = 1 << 62
 # Attempts abandoned by dead workers (stale recovery) beyond a step's retry budget before
 # the execution fails: a step that kills its worker every time must not loop forever.
 MAX_ABANDONED_ATTEMPTS = 3
-FAILED_FAMILY = ("failed", "cancelled", "timed_out", "compensated", "compensation_failed")
+
+
+@dataclass(frozen=True)
+class _Compensate:
+    """A failure that starts the saga: the loop goes on with compensation `first`."""
+
+    first: str
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ class _Run:
             ctx._enter_step(spec.name, attempt)
             started_at = datetime.now(UTC)
             clock = time.perf_counter()
+            failure: Exception | None = None
             try:
                 output = self._attempt(spec, ctx, resuming_fanout)
                 output_json = encode_json(output, f"output of step {spec.name!r}", self.limit)
@@ -230,13 +238,22 @@ class _Run:
             except Interrupted as interrupted:
                 if interrupted.reason == DEADLINE:
                     return self._stop("timed_out", _deadline_error())
-                timeout = StepTimeout(
+                failure = StepTimeout(
                     f"step {spec.name!r} ran longer than its timeout of {spec.timeout}"
                 )
-                return self._failed(spec, attempt, timeout, started_at, clock, ctx)
             except Exception as error:
-                return self._failed(spec, attempt, error, started_at, clock, ctx)
+                failure = error
             resuming_fanout = False
+            if failure is not None:
+                outcome = self._failed(spec, attempt, failure, started_at, clock, ctx)
+                if isinstance(outcome, str):
+                    return outcome
+                # Saga: go on in compensation mode, from the last checkpoint's context.
+                ctx._context.clear()
+                ctx._context.update(json.loads(self.context_json))
+                ctx.failure = self.claim.error
+                name, attempt = outcome.first, 1
+                continue
             record = self._step_record(
                 spec, attempt, "completed", started_at, clock, ctx, output=output_json
             )
@@ -303,7 +320,9 @@ class _Run:
         started_at: datetime,
         clock: float,
         ctx: StepContext,
-    ) -> str:
+    ) -> str | _Compensate:
+        """Record a failed attempt: retry later, end the execution, or start the saga's
+        compensations (returned, for the loop to run under the same claim)."""
         error = describe_error(exc, spec.name, attempt)
         error_json = encode_json(error, "error", _UNLIMITED)
         record = self._step_record(
@@ -351,28 +370,11 @@ class _Run:
             self._finish(record, "failed", self.context_json, None, error_json)
             return "failed"
         # Saga: record the failure, then run the undo steps inline, newest first.
-        self.claim = _with_error(self.claim, error)
+        self.claim = replace(self.claim, error=error)
         self.compensations = plan[1:]
         if self._advance(record, self.context_json, plan[0], execution_error=error_json):
             return self._stop("cancelled", {"message": "cancelled"})
-        return self._continue_compensating(plan[0])
-
-    def _continue_compensating(self, first: str) -> str:
-        # Re-enter the loop in compensation mode with a fresh claim of the same execution.
-        # Claims are not re-taken: the loop continues under the same token.
-        self_claim = self.claim
-        self.claim = Claim(
-            **{
-                **vars(self_claim),
-                "current_step": first,
-                "attempt": 1,
-                "step_runs": self.step_runs,
-                "suspended_on": None,
-                "compensations": self.compensations,
-                "context": json.loads(self.context_json),
-            }
-        )
-        return self.run()
+        return _Compensate(plan[0])
 
     def _compensation_plan(self) -> list[str]:
         rows = self.conn.execute(sql.COMPLETED_SEQUENCE, {"id": self.claim.execution_id})
@@ -550,7 +552,7 @@ class _Run:
         row = handle._row()
         if row.status == "completed":
             return row.result
-        if row.status in FAILED_FAMILY:
+        if row.status in FINISHED_STATUSES:  # finished, and not completed
             raise ChildWorkflowFailed(handle.id, row.status, row.error)
         raise Suspend("child")
 
@@ -560,7 +562,3 @@ def _deadline_error() -> dict[str, Any]:
         "type": f"{WorkflowTimedOut.__module__}.WorkflowTimedOut",
         "message": "the workflow deadline passed",
     }
-
-
-def _with_error(claim: Claim, error: dict[str, Any]) -> Claim:
-    return Claim(**{**vars(claim), "error": error})
