@@ -239,15 +239,20 @@ def _default(value: Any) -> Any:
     return NO_VALUE if value is _NO_VALUE else value
 
 
+def check_name(name: Any, what: str) -> None:
+    """Event and input names: what waits listen for and signals are sent to."""
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidOption(
+            f"{what} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, "
+            f"got {name!r}"
+        )
+
+
 def _event_names(names: Any, call: str) -> list[str]:
     if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
         raise InvalidOption(f"{call} needs a non-empty list of names, got {names!r}")
     for name in names:
-        if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
-            raise InvalidOption(
-                f"{call}: names must be non-empty strings of at most {MAX_NAME_LENGTH} "
-                f"characters, got {name!r}"
-            )
+        check_name(name, f"{call}: each name")
     if len(set(names)) != len(names):
         raise InvalidOption(f"{call}: names must be distinct, got {list(names)}")
     return list(names)

@@ -80,6 +80,15 @@ def stop_executions(
     return wakeups
 
 
+def lock_execution(conn: Connection, execution_id: str) -> Any:
+    """Lock the execution's row for this transaction (status, queue, workflow), or raise
+    ExecutionNotFound. Every control call and signal starts here."""
+    row = conn.execute(sql.LOCK_EXECUTION, {"id": execution_id}).first()
+    if row is None:
+        raise ExecutionNotFound(execution_id)
+    return row
+
+
 def cancel(execution_id: str, reason: str | None = None, *, runtime: Runtime | None = None) -> str:
     """Cancel an execution and its children. Pending and waiting executions stop at once;
     a running one finishes its current step and stops at that boundary. Returns the
@@ -90,9 +99,7 @@ def cancel(execution_id: str, reason: str | None = None, *, runtime: Runtime | N
     runtime = runtime or current_runtime()
     error = {"type": "durable_celery.errors.WorkflowCancelled", "message": reason or "cancelled"}
     with runtime.engine.begin() as conn:
-        row = conn.execute(sql.LOCK_EXECUTION, {"id": execution_id}).first()
-        if row is None:
-            raise ExecutionNotFound(execution_id)
+        row = lock_execution(conn, execution_id)
         if row.status in FINISHED_STATUSES:
             raise ExecutionStateError(execution_id, row.status, "cancel")
         wakeups = stop_executions(conn, [execution_id], "cancelled", error, include_running=False)
@@ -108,9 +115,7 @@ def retry(execution_id: str, *, runtime: Runtime | None = None) -> None:
     runtime = runtime or current_runtime()
     runtime.import_workflows()
     with runtime.engine.begin() as conn:
-        row = conn.execute(sql.LOCK_EXECUTION, {"id": execution_id}).first()
-        if row is None:
-            raise ExecutionNotFound(execution_id)
+        row = lock_execution(conn, execution_id)
         if row.status not in ("failed", "timed_out"):
             raise ExecutionStateError(execution_id, row.status, "retry")
         timeout = get_workflow(row.workflow).__timeout__

@@ -14,13 +14,11 @@ from durable_celery.errors import (
     WorkflowFailed,
     WorkflowTimedOut,
 )
-from durable_celery.models import workflow_executions
+from durable_celery.models import FINISHED_STATUSES, workflow_executions
 
 if TYPE_CHECKING:
     from durable_celery.records import Execution
     from durable_celery.runtime import Runtime
-
-_FINISHED = ("completed", "failed", "cancelled", "timed_out", "compensated", "compensation_failed")
 
 
 def reported_status(row: Any) -> str:
@@ -74,7 +72,7 @@ class ExecutionHandle:
         interval = min(poll_interval, 0.01)
         while True:
             row = self._row()
-            if row.status in _FINISHED:
+            if row.status in FINISHED_STATUSES:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeout(

@@ -13,13 +13,12 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from durable_celery import sql
-from durable_celery.context import MAX_NAME_LENGTH
+from durable_celery.context import check_name
+from durable_celery.control import lock_execution
 from durable_celery.db import encode_json
 from durable_celery.errors import (
-    ExecutionNotFound,
     ExecutionStateError,
     InputNotRequested,
-    InvalidOption,
 )
 from durable_celery.models import LIVE_STATUSES, pending_inputs, workflow_executions
 from durable_celery.query import parse_execution_id
@@ -34,7 +33,7 @@ def send_event(
     it, so an event sent before the execution reaches its wait is never lost; two events
     of one name go to two waits in the order sent."""
     execution_id = parse_execution_id(execution_id)
-    _check_name(name, "event name")
+    check_name(name, "event name")
     runtime = runtime or current_runtime()
     payload_json = encode_json(
         payload, f"the payload of event {name!r}", runtime.settings.max_payload_bytes
@@ -62,7 +61,7 @@ def provide_input(
 ) -> None:
     """Answer the input `name` that an execution asks for (`ctx.wait_for_input`)."""
     execution_id = parse_execution_id(execution_id)
-    _check_name(name, "input name")
+    check_name(name, "input name")
     runtime = runtime or current_runtime()
     value_json = encode_json(
         value, f"the value of input {name!r}", runtime.settings.max_payload_bytes
@@ -121,16 +120,6 @@ def list_pending_inputs(
 
 
 def _lock_live(conn: Connection, execution_id: str, action: str) -> None:
-    row = conn.execute(sql.LOCK_EXECUTION, {"id": execution_id}).first()
-    if row is None:
-        raise ExecutionNotFound(execution_id)
+    row = lock_execution(conn, execution_id)
     if row.status not in LIVE_STATUSES:
         raise ExecutionStateError(execution_id, row.status, action)
-
-
-def _check_name(name: Any, what: str) -> None:
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
-        raise InvalidOption(
-            f"{what} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, "
-            f"got {name!r}"
-        )
