@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.rows import namedtuple_row
@@ -14,6 +15,8 @@ from sqlalchemy.exc import DBAPIError
 
 from durable_celery.config import Settings
 from durable_celery.errors import InvalidPayload, PayloadTooLarge
+
+T = TypeVar("T")
 
 _engines: dict[tuple[str, str | None], Engine] = {}
 _engines_lock = threading.Lock()
@@ -78,6 +81,17 @@ def encode_json(value: Any, what: str, limit: int) -> str:
             f"(durable_max_payload_bytes)"
         )
     return encoded
+
+
+def retry_on_disconnect(work: Callable[[], T]) -> T:
+    """Run `work`; if the database connection died under it (a restart), run it once more
+    on a fresh connection. Only for work that is one transaction, so a retry is safe."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+        return work()
 
 
 def is_disconnect(exc: BaseException) -> bool:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import DBAPIError
-
 from durable_celery import sql
 from durable_celery.control import stop_executions
-from durable_celery.db import is_disconnect
+from durable_celery.db import retry_on_disconnect
 from durable_celery.runtime import ITEM_TASK, Runtime
 
 logger = logging.getLogger("durable_celery.poller")
@@ -21,12 +19,7 @@ logger = logging.getLogger("durable_celery.poller")
 def poll_once(runtime: Runtime) -> int:
     """One poll: returns how many wake-ups it sent. A connection that died with the
     database is replaced once: every sweep is a transaction, so trying again is safe."""
-    try:
-        return _poll(runtime)
-    except DBAPIError as exc:
-        if not is_disconnect(exc):
-            raise
-        return _poll(runtime)
+    return retry_on_disconnect(lambda: _poll(runtime))
 
 
 def _poll(runtime: Runtime) -> int:

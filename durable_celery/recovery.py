@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import DBAPIError
-
 from durable_celery import sql
-from durable_celery.db import is_disconnect
+from durable_celery.db import retry_on_disconnect
 from durable_celery.runtime import ITEM_TASK, Runtime
 
 logger = logging.getLogger("durable_celery.recovery")
@@ -15,12 +13,7 @@ logger = logging.getLogger("durable_celery.recovery")
 
 def recover_once(runtime: Runtime) -> int:
     """One sweep; returns how many executions and items were given back and woken."""
-    try:
-        return _recover(runtime)
-    except DBAPIError as exc:
-        if not is_disconnect(exc):
-            raise
-        return _recover(runtime)
+    return retry_on_disconnect(lambda: _recover(runtime))
 
 
 def _recover(runtime: Runtime) -> int:

@@ -86,9 +86,9 @@ class Waits:
         received = dict(wait.value or {})
         if wait.status == "timed_out":
             return self._timed_out(ctx, kind, names, timeout, timeout_value)
-        wanted = names if kind == "all" else names[:]
         while not self._complete(kind, names, received):
-            missing = [name for name in wanted if name not in received] if kind == "all" else wanted
+            # For event/any nothing was received yet, so every name is still missing.
+            missing = [name for name in names if name not in received]
             value = self._consume(wait, missing)
             if value is None:
                 break
