@@ -1,11 +1,12 @@
-"""Celery settings of the bundled app (`celery -A durable_celery ...`).
+"""Celery settings of the bundled app (`celery -A durable_celery ...`) in this repository.
 
-The defaults live in durable_celery/celery_defaults.py and read the environment
-(CELERY_BROKER_URL, DURABLE_DATABASE_URL, DURABLE_WORKFLOW_MODULES, ...). Override
-anything below; see the README for every durable_* setting.
+The defaults live in durable_celery/celery_defaults.py. Override anything below; every
+durable_* setting (see the README) can also be set by its DURABLE_* environment variable.
 """
+
+import os
 
 from durable_celery.celery_defaults import *  # noqa: F403
 
 # The example workflows are importable from the repository root.
-durable_workflow_modules = durable_workflow_modules or "workflows.examples"  # noqa: F405
+durable_workflow_modules = os.environ.get("DURABLE_WORKFLOW_MODULES") or "workflows.examples"

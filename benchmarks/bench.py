@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     _prepare_environment(args)
-    from durable_celery.migrate import upgrade
     from durable_celery.runtime import current_runtime
+    from durable_celery.store.migrate import upgrade
 
     runtime = current_runtime()
     upgrade(runtime.settings)
@@ -158,7 +158,7 @@ def _prepare_environment(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace, queue: str):  # type: ignore[no-untyped-def]
-    from durable_celery.workers import WorkerProcess
+    from durable_celery.testing import WorkerProcess
 
     return WorkerProcess(
         queues=[queue], concurrency=args.concurrency, pool=args.pool, cwd=ROOT, name=queue
@@ -166,7 +166,7 @@ def _worker(args: argparse.Namespace, queue: str):  # type: ignore[no-untyped-de
 
 
 def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    from durable_celery.workers import wait_until
+    from durable_celery.testing import wait_until
 
     if not wait_until(predicate, timeout, interval=0.02):
         raise SystemExit(f"timed out waiting for {what}")
@@ -204,11 +204,11 @@ def run_durable(args: argparse.Namespace) -> Outcome:
     from sqlalchemy import text
 
     from benchmarks.workloads import NoopWorkflow
-    from durable_celery.db import dispose_engines
     from durable_celery.runtime import current_runtime
+    from durable_celery.store.connections import dispose_engines
 
     runtime = current_runtime()
-    engine = runtime.engine
+    engine = runtime.database
 
     def completed() -> int:
         with engine.connect() as conn:

@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     _prepare_environment(args)
 
     from benchmarks.workloads import WaitsForGo
-    from durable_celery.migrate import upgrade
+    from durable_celery.client import send_event
     from durable_celery.runtime import current_runtime
-    from durable_celery.signals import send_event
-    from durable_celery.workers import WorkerProcess, wait_until
+    from durable_celery.store.migrate import upgrade
+    from durable_celery.testing import WorkerProcess, wait_until
 
     runtime = current_runtime()
     upgrade(runtime.settings)

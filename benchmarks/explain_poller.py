@@ -20,9 +20,9 @@ import psycopg
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
-from durable_celery import sql
 from durable_celery.config import Settings
-from durable_celery.migrate import upgrade
+from durable_celery.store.migrate import upgrade
+from durable_celery.store.sql import executions, sweeps
 
 FILL_FINISHED = text(
     """
@@ -72,18 +72,21 @@ def explain(
 
 HOT_QUERIES = {
     "poller: due executions (DISPATCH_DUE)": (
-        sql.DISPATCH_DUE.text,
+        sweeps.DISPATCH_DUE.text,
         {"grace_seconds": 10.0, "batch_size": 500},
     ),
     "poller: expired deadlines (EXPIRED_DEADLINES)": (
-        sql.EXPIRED_DEADLINES.text,
+        sweeps.EXPIRED_DEADLINES.text,
         {"grace_seconds": 10.0, "batch_size": 500},
     ),
     "poller: due items (DISPATCH_DUE_ITEMS)": (
-        sql.DISPATCH_DUE_ITEMS.text,
+        sweeps.DISPATCH_DUE_ITEMS.text,
         {"grace_seconds": 10.0, "batch_size": 500},
     ),
-    "claim one execution (CLAIM)": (sql.CLAIM.text, {"id": str(uuid.uuid4()), "worker": "explain"}),
+    "claim one execution (CLAIM)": (
+        executions.CLAIM.text,
+        {"id": str(uuid.uuid4()), "worker": "explain"},
+    ),
 }
 
 

@@ -93,10 +93,10 @@ def run(
     import redis
 
     from benchmarks.workloads import SOAK_WORKFLOWS, SoakEvent
-    from durable_celery.migrate import upgrade
+    from durable_celery.client import send_event
     from durable_celery.runtime import current_runtime
-    from durable_celery.signals import send_event
-    from durable_celery.workers import WorkerProcess
+    from durable_celery.store.migrate import upgrade
+    from durable_celery.testing import WorkerProcess
 
     runtime = current_runtime()
     upgrade(runtime.settings)
@@ -149,7 +149,7 @@ def run(
 def _drain(runtime, ids: list[str], timeout: float) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with runtime.engine.connect() as conn:
+        with runtime.database.connect() as conn:
             live = conn.execute(
                 text(
                     "SELECT count(*) FROM workflow_executions WHERE id = ANY(CAST(:ids AS uuid[])) "
@@ -165,7 +165,7 @@ def _drain(runtime, ids: list[str], timeout: float) -> None:  # type: ignore[no-
 def _check(runtime, started: list[tuple[str, str]], report: Report) -> None:  # type: ignore[no-untyped-def]
     ids = [execution_id for execution_id, _ in started]
     report.executions = Counter(name for _, name in started)
-    with runtime.engine.connect() as conn:
+    with runtime.database.connect() as conn:
         statuses = dict(
             conn.execute(
                 text(
@@ -237,6 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="executions started per second")
     parser.add_argument("--kill-every", type=float, default=5.0, help="seconds between kills")
     parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--database",
+        default=os.environ.get(
+            "SOAK_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/durable_soak"
+        ),
+        help="its database is created if missing (default: durable_soak on localhost)",
+    )
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get("SOAK_BROKER_URL", "redis://127.0.0.1:6379/10"),
+        help="a Redis database of its own: it is flushed at the start",
+    )
     args = parser.parse_args(argv)
     report = run(
         args.minutes * 60,
@@ -245,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         rate=args.rate,
         kill_every=args.kill_every,
         seed=args.seed,
+        database=args.database,
+        broker=args.broker,
     )
     report.print()
     return 1 if report.problems else 0

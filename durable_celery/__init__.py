@@ -5,15 +5,26 @@ Public API, grouped:
 - defining: Workflow, step, decision, each, parallel, compensation, Retry, StepContext
   (durations in durable_celery.time)
 - starting, reading and steering: start, get_execution, list_executions, cancel, retry,
-  ExecutionHandle, Execution, StepRecord
+  ExecutionHandle, Execution, StepRecord, ExecutionStatus, StepStatus
 - signals: send_event, provide_input, list_pending_inputs, PendingInput
 - Celery: install (the bundled app is `durable_celery.celery.app`)
 - errors: DurableError and its branches
 """
 
-from durable_celery.context import StepContext
-from durable_celery.control import cancel, retry
-from durable_celery.definition import (
+from durable_celery.client import (
+    ExecutionHandle,
+    cancel,
+    get_execution,
+    list_executions,
+    list_pending_inputs,
+    provide_input,
+    retry,
+    send_event,
+    start,
+)
+from durable_celery.dsl import (
+    Retry,
+    StepContext,
     Workflow,
     compensation,
     decision,
@@ -47,13 +58,9 @@ from durable_celery.errors import (
     WorkflowFailed,
     WorkflowTimedOut,
 )
-from durable_celery.handle import ExecutionHandle
-from durable_celery.query import get_execution, list_executions
-from durable_celery.records import Execution, PendingInput, StepRecord
-from durable_celery.retry import Retry
-from durable_celery.runtime import install
-from durable_celery.signals import list_pending_inputs, provide_input, send_event
-from durable_celery.starting import start
+from durable_celery.states import ExecutionStatus, StepStatus
+from durable_celery.store.records import Execution, PendingInput, StepRecord
+from durable_celery.tasks import install
 
 __all__ = [
     "ChildWorkflowFailed",
@@ -64,6 +71,7 @@ __all__ = [
     "ExecutionHandle",
     "ExecutionNotFound",
     "ExecutionStateError",
+    "ExecutionStatus",
     "FanoutFailed",
     "InputNotRequested",
     "InvalidExecutionId",
@@ -78,6 +86,7 @@ __all__ = [
     "StepContext",
     "StepLimitExceeded",
     "StepRecord",
+    "StepStatus",
     "StepTimeout",
     "UnknownWorkflow",
     "WaitTimeout",

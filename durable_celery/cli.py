@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from durable_celery.client import (
+    cancel,
+    get_execution,
+    list_executions,
+    list_pending_inputs,
+    provide_input,
+    retry,
+    send_event,
+)
+from durable_celery.demo import run_demo
 from durable_celery.errors import DurableError, InvalidPayload
-from durable_celery.models import EXECUTION_STATUSES
+from durable_celery.runtime import Runtime, from_environment
+from durable_celery.states import ExecutionStatus
+from durable_celery.store.migrate import upgrade
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.database_url:
-        os.environ["DURABLE_DATABASE_URL"] = args.database_url
-    if args.schema:
-        os.environ["DURABLE_SCHEMA"] = args.schema
     try:
-        result: int = args.handler(args)
+        # The command line has a default database (see the README); library calls don't.
+        runtime = from_environment(
+            require_database_url=False, database_url=args.database_url, schema=args.schema
+        )
+        result: int = args.handler(args, runtime)
         return result
     except DurableError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -47,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list executions, newest first")
     listing.add_argument("--workflow")
-    listing.add_argument("--status", choices=EXECUTION_STATUSES)
+    listing.add_argument("--status", choices=[status.value for status in ExecutionStatus])
     listing.add_argument("--queue")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--offset", type=int, default=0)
@@ -95,26 +106,22 @@ def _json_argument(text: str, what: str) -> Any:
         raise InvalidPayload(f"{what} must be JSON ({exc}); quote strings: '\"yes\"'") from None
 
 
-def _send_event(args: argparse.Namespace) -> int:
-    from durable_celery.signals import send_event
-
-    send_event(args.id, args.name, _json_argument(args.payload, "the payload"))
+def _send_event(args: argparse.Namespace, runtime: Runtime) -> int:
+    send_event(args.id, args.name, _json_argument(args.payload, "the payload"), runtime=runtime)
     print(f"{args.id}: event {args.name!r} sent")
     return 0
 
 
-def _provide_input(args: argparse.Namespace) -> int:
-    from durable_celery.signals import provide_input
-
-    provide_input(args.id, args.name, _json_argument(args.value, "the value"))
+def _provide_input(args: argparse.Namespace, runtime: Runtime) -> int:
+    provide_input(args.id, args.name, _json_argument(args.value, "the value"), runtime=runtime)
     print(f"{args.id}: input {args.name!r} provided")
     return 0
 
 
-def _inputs(args: argparse.Namespace) -> int:
-    from durable_celery.signals import list_pending_inputs
-
-    pending = list_pending_inputs(workflow=args.workflow, execution_id=args.execution)
+def _inputs(args: argparse.Namespace, runtime: Runtime) -> int:
+    pending = list_pending_inputs(
+        workflow=args.workflow, execution_id=args.execution, runtime=runtime
+    )
     if args.json:
         print(json.dumps([_plain(vars(item)) for item in pending], indent=2))
         return 0
@@ -139,51 +146,41 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cancel(args: argparse.Namespace) -> int:
-    from durable_celery.control import cancel
-
-    status = cancel(args.id, reason=args.reason)
-    if status == "running":
+def _cancel(args: argparse.Namespace, runtime: Runtime) -> int:
+    status = cancel(args.id, reason=args.reason, runtime=runtime)
+    if status is ExecutionStatus.RUNNING:
         print(f"{args.id}: cancel requested; it stops at its next step boundary")
     else:
         print(f"{args.id}: cancelled")
     return 0
 
 
-def _retry(args: argparse.Namespace) -> int:
-    from durable_celery.control import retry
-
-    retry(args.id)
+def _retry(args: argparse.Namespace, runtime: Runtime) -> int:
+    retry(args.id, runtime=runtime)
     print(f"{args.id}: resumed from its failed step")
     return 0
 
 
-def _migrate(args: argparse.Namespace) -> int:
-    from durable_celery.config import Settings
-    from durable_celery.migrate import upgrade
-
-    settings = Settings.resolve()
+def _migrate(args: argparse.Namespace, runtime: Runtime) -> int:
+    settings = runtime.settings
     upgrade(settings, args.revision)
     where = f" (schema {settings.schema})" if settings.schema else ""
     print(f"database at {args.revision}{where}")
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from durable_celery.demo import run_demo
-
-    return run_demo(orders=args.orders, timeout=args.timeout)
+def _demo(args: argparse.Namespace, runtime: Runtime) -> int:
+    return run_demo(runtime, orders=args.orders, timeout=args.timeout)
 
 
-def _list(args: argparse.Namespace) -> int:
-    from durable_celery.query import list_executions
-
+def _list(args: argparse.Namespace, runtime: Runtime) -> int:
     executions = list_executions(
         workflow=args.workflow,
         status=args.status,
         queue=args.queue,
         limit=args.limit,
         offset=args.offset,
+        runtime=runtime,
     )
     if args.json:
         print(json.dumps([execution.to_dict() for execution in executions], indent=2))
@@ -203,10 +200,8 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
-    from durable_celery.query import get_execution
-
-    execution = get_execution(args.id, include_steps=True)
+def _show(args: argparse.Namespace, runtime: Runtime) -> int:
+    execution = get_execution(args.id, include_steps=True, runtime=runtime)
     if args.json:
         print(json.dumps(execution.to_dict(), indent=2))
         return 0
@@ -215,7 +210,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"status     {execution.status}")
     print(f"input      {json.dumps(execution.input)}")
     print(f"context    {json.dumps(execution.context)}")
-    if execution.status == "completed":
+    if execution.status is ExecutionStatus.COMPLETED:
         print(f"result     {json.dumps(execution.result)}")
     if execution.error:
         print(f"error      {execution.error.get('type')}: {execution.error.get('message')}")

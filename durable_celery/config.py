@@ -1,7 +1,13 @@
-"""Settings: Celery config keys `durable_*`, each also readable from the upper-case env var."""
+"""Settings: the only place that reads them.
+
+Each setting is a Celery config key `durable_<name>`, also readable from the environment
+variable `DURABLE_<NAME>`. Precedence: an `install()` argument, then the Celery config,
+then the environment, then the default. None and "" mean "not set here".
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -65,18 +71,63 @@ class Settings:
             )
 
     @classmethod
-    def resolve(cls, conf: Mapping[str, Any] | None = None, **overrides: Any) -> Settings:
-        conf = conf or {}
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            key = f"durable_{field.name}"
-            # None and "" mean "not set here", so an empty env var never overrides.
-            for source, name in ((overrides, field.name), (conf, key), (os.environ, key.upper())):
-                value = source.get(name)
-                if value is not None and value != "":
-                    values[field.name] = value
-                    break
+    def resolve(
+        cls,
+        conf: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Settings from install() arguments (`overrides`), a Celery config and the
+        environment (os.environ unless given), in that order of precedence."""
+        unknown = set(overrides) - SETTING_NAMES
+        if unknown:
+            raise ConfigurationError(
+                f"unknown durable-celery settings: {', '.join(sorted(unknown))}"
+            )
+        values = {
+            name: value
+            for name in SETTING_NAMES
+            if (
+                value := _lookup(
+                    name, overrides, conf or {}, os.environ if environ is None else environ
+                )
+            )
+            is not None
+        }
         return cls(**values)
+
+
+def database_url_configured(
+    conf: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Whether a database URL was set anywhere, rather than left to the default."""
+    environ = os.environ if environ is None else environ
+    return _lookup("database_url", {}, conf or {}, environ) is not None
+
+
+def _lookup(
+    name: str, overrides: Mapping[str, Any], conf: Mapping[str, Any], environ: Mapping[str, str]
+) -> Any:
+    key = f"durable_{name}"
+    for source, source_key in ((overrides, name), (conf, key), (environ, key.upper())):
+        value = source.get(source_key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def bundled_celery_config() -> str:
+    """The config module of the bundled app: CELERY_CONFIG_MODULE, else a `celeryconfig`
+    module on the path (the repository ships one), else the package's defaults."""
+    named = os.environ.get("CELERY_CONFIG_MODULE")
+    if named:
+        return named
+    if importlib.util.find_spec("celeryconfig") is not None:
+        return "celeryconfig"
+    return "durable_celery.celery_defaults"
+
+
+SETTING_NAMES = frozenset(field.name for field in fields(Settings))
 
 
 def _number(name: str, value: Any) -> float:

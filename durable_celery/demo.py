@@ -8,13 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from durable_celery.handle import ExecutionHandle
-from durable_celery.migrate import upgrade
-from durable_celery.models import FINISHED_STATUSES, step_executions
-from durable_celery.runtime import Runtime, current_runtime
-from durable_celery.workers import WorkerProcess
+from durable_celery.client import list_pending_inputs, provide_input, send_event
+from durable_celery.dsl import ExecutionRef
+from durable_celery.runtime import Runtime
+from durable_celery.states import ExecutionStatus
+from durable_celery.store.migrate import upgrade
+from durable_celery.testing import WorkerProcess
 
 DEMO_ORDERS: list[dict[str, Any]] = [
     # Ships.
@@ -28,22 +27,27 @@ DEMO_ORDERS: list[dict[str, Any]] = [
 ]
 
 
-def run_demo(orders: int = 4, timeout: float = 60.0, work_seconds: float = 0.2) -> int:
+def run_demo(
+    runtime: Runtime, orders: int = 4, timeout: float = 60.0, work_seconds: float = 0.2
+) -> int:
     cwd = Path.cwd()
     if not (cwd / "workflows" / "examples.py").exists():
         print("run the demo from the repository root (it uses workflows/examples.py)")
         return 2
     sys.path.insert(0, str(cwd))
+    # The worker subprocess loads the bundled app, which imports the example workflows.
     os.environ.setdefault("DURABLE_WORKFLOW_MODULES", "workflows.examples")
-    runtime = current_runtime()
-    print(f"database  {runtime.engine.url.render_as_string(hide_password=True)}")
+    print(f"database  {runtime.database.url.render_as_string(hide_password=True)}")
     print(f"broker    {runtime.app.conf.broker_url}")
     upgrade(runtime.settings)
     print("migrated  schema is at head")
 
     from workflows.examples import PlaceOrder
 
-    with WorkerProcess(queues=["default"], concurrency=2, beat=True, cwd=cwd) as worker:
+    env = {**os.environ, "DURABLE_DATABASE_URL": runtime.settings.database_url}
+    if runtime.settings.schema:
+        env["DURABLE_SCHEMA"] = runtime.settings.schema
+    with WorkerProcess(queues=["default"], concurrency=2, beat=True, cwd=cwd, env=env) as worker:
         print(f"worker    celery -A durable_celery worker (pid {worker.pid})")
         handles = []
         for index in range(orders):
@@ -53,7 +57,7 @@ def run_demo(orders: int = 4, timeout: float = 60.0, work_seconds: float = 0.2) 
             handle = PlaceOrder.start_durable(order)
             handles.append((order["order_id"], handle))
             print(f"started   {order['order_id']} as execution {handle.id}")
-        ok = _follow(runtime, handles, worker, timeout)
+        ok = _follow(handles, worker, timeout)
         ok = ok and _expense(timeout)
     print("\nInspect them with: durable-celery list / durable-celery show <id>")
     return 0 if ok else 1
@@ -61,7 +65,6 @@ def run_demo(orders: int = 4, timeout: float = 60.0, work_seconds: float = 0.2) 
 
 def _expense(timeout: float) -> bool:
     """An expense that waits for a human approval, then for an event."""
-    from durable_celery.signals import list_pending_inputs, provide_input, send_event
     from workflows.examples import ExpenseApproval
 
     print("\nexpense   waits for a manager's approval, then for the receipt")
@@ -76,7 +79,7 @@ def _expense(timeout: float) -> bool:
     provide_input(handle.id, "approval", {"approved": True, "note": "fine"})
     print("  answered  approved")
     while handle.execution(include_steps=False).current_step != "collect_receipt" or (
-        handle.status() != "waiting"
+        handle.status() is not ExecutionStatus.WAITING
     ):
         if time.monotonic() > deadline:
             return False
@@ -88,46 +91,27 @@ def _expense(timeout: float) -> bool:
     return True
 
 
-def _follow(
-    runtime: Runtime,
-    handles: list[tuple[str, ExecutionHandle]],
-    worker: WorkerProcess,
-    timeout: float,
-) -> bool:
-    ids = {handle.id: order for order, handle in handles}
+def _follow(handles: list[tuple[str, ExecutionRef]], worker: WorkerProcess, timeout: float) -> bool:
+    """Print every step attempt as it is recorded, until every order has finished."""
     seen: set[str] = set()
+    finished: set[str] = set()
     deadline = time.monotonic() + timeout
-    finished: dict[str, str] = {}
-    table = step_executions
-    while len(finished) < len(ids):
-        with runtime.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    table.c.id,
-                    table.c.execution_id,
-                    table.c.step_name,
-                    table.c.status,
-                    table.c.duration_ms,
-                    table.c.output,
-                    table.c.error,
-                )
-                .where(table.c.execution_id.in_(list(ids)))
-                .order_by(table.c.completed_at)
-            ).all()
-        for row in rows:
-            if str(row.id) in seen:
+    while len(finished) < len(handles):
+        for order, handle in handles:
+            if handle.id in finished:
                 continue
-            seen.add(str(row.id))
-            detail = row.output if row.error is None else row.error["message"]
-            print(
-                f"  {ids[str(row.execution_id)]:<10} {row.step_name:<14} {row.status:<9} "
-                f"{row.duration_ms:6.1f} ms  {detail}"
-            )
-        for execution_id in ids:
-            if execution_id not in finished:
-                status = next(h for _, h in handles if h.id == execution_id).status()
-                if status in FINISHED_STATUSES:
-                    finished[execution_id] = status
+            execution = handle.execution(include_steps=True)
+            for step in execution.steps or ():
+                if step.id in seen or step.completed_at is None:
+                    continue
+                seen.add(step.id)
+                detail = step.output if step.error is None else step.error["message"]
+                duration = step.duration_ms or 0.0
+                print(
+                    f"  {order:<10} {step.step:<14} {step.status:<9} {duration:6.1f} ms  {detail}"
+                )
+            if execution.status.finished:
+                finished.add(handle.id)
         if time.monotonic() > deadline:
             print(f"timed out after {timeout}s; worker log:\n{worker.log_tail()}")
             return False
@@ -137,7 +121,7 @@ def _follow(
         execution = handle.execution(include_steps=False)
         outcome = (
             execution.result
-            if execution.status == "completed"
+            if execution.status is ExecutionStatus.COMPLETED
             else (
                 f"{execution.error['type']}: {execution.error['message']}"
                 if execution.error

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from durable_celery.states import ExecutionStatus
+
 
 class DurableError(Exception):
     """Root of every error raised by durable_celery."""
@@ -55,7 +57,10 @@ class WorkflowFailed(DurableError):
     """The execution ended as failed; `error` holds the recorded type, message and traceback."""
 
     def __init__(
-        self, execution_id: str, error: dict[str, Any] | None, status: str = "failed"
+        self,
+        execution_id: str,
+        error: dict[str, Any] | None,
+        status: ExecutionStatus = ExecutionStatus.FAILED,
     ) -> None:
         self.execution_id = execution_id
         self.error = error or {}
@@ -64,7 +69,7 @@ class WorkflowFailed(DurableError):
         message = self.error.get("message", "")
         step = self.error.get("step")
         where = f" in step {step!r}" if step else ""
-        saga = f" ({status})" if status != "failed" else ""
+        saga = f" ({status})" if status is not ExecutionStatus.FAILED else ""
         super().__init__(f"execution {execution_id} failed{where}{saga}: {kind}: {message}")
 
 
@@ -99,7 +104,7 @@ class ExecutionStateError(DurableError):
     """The call does not apply to the execution in its current status (cancel a finished
     execution, retry one that did not fail, ...)."""
 
-    def __init__(self, execution_id: str, status: str, action: str) -> None:
+    def __init__(self, execution_id: str, status: ExecutionStatus, action: str) -> None:
         self.execution_id = execution_id
         self.status = status
         super().__init__(f"cannot {action} execution {execution_id}: it is {status}")
@@ -132,7 +137,9 @@ class FanoutFailed(DurableError):
 class ChildWorkflowFailed(DurableError):
     """A child workflow awaited with `ctx.run_child` ended without completing."""
 
-    def __init__(self, execution_id: str, status: str, error: dict[str, Any] | None) -> None:
+    def __init__(
+        self, execution_id: str, status: ExecutionStatus, error: dict[str, Any] | None
+    ) -> None:
         self.execution_id = execution_id
         self.status = status
         self.error = error or {}
@@ -160,3 +167,21 @@ class InputNotRequested(DurableError):
         super().__init__(
             f"execution {execution_id} is not waiting for input {name!r} (it asks for {asking})"
         )
+
+
+def qualified_name(kind: type[BaseException]) -> str:
+    """The `type` recorded for an error: `ValueError`, `myapp.errors.Declined`."""
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def cancellation_record(reason: str | None) -> dict[str, Any]:
+    """The error stored on a cancelled execution; `handle.result()` raises WorkflowCancelled
+    with its message as the reason."""
+    return {"type": qualified_name(WorkflowCancelled), "message": reason or "cancelled"}
+
+
+def deadline_record() -> dict[str, Any]:
+    """The error stored on an execution that passed its workflow deadline."""
+    return {"type": qualified_name(WorkflowTimedOut), "message": "the workflow deadline passed"}

@@ -1,8 +1,9 @@
-"""The installed runtime: which Celery app carries wake-ups, and which database holds state.
+"""The runtime: which Celery app carries wake-ups and which database holds the state.
 
-`install(app, ...)` makes a runtime current. Client calls (`start`, `send_event`, queries)
-use the current runtime; when none was installed, the bundled app is loaded, which
-installs itself from `celeryconfig` and the environment.
+`install(app, ...)` (durable_celery.tasks) builds one and makes it current. Client calls
+use the current runtime. A process that never installed one gets a runtime built from
+the environment when DURABLE_DATABASE_URL is set there, and a ConfigurationError that
+says how to configure it otherwise: never a silently chosen database.
 """
 
 from __future__ import annotations
@@ -12,22 +13,25 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from functools import cached_property
 
+from celery import Celery
 from sqlalchemy import Engine
 
-from durable_celery.config import Settings
-from durable_celery.db import engine_for
-
-if TYPE_CHECKING:
-    from celery import Celery
+from durable_celery.config import Settings, bundled_celery_config, database_url_configured
+from durable_celery.errors import ConfigurationError
+from durable_celery.states import WakeTarget
+from durable_celery.store.codec import Codec
+from durable_celery.store.connections import engine_for
+from durable_celery.store.records import Wakeup
 
 logger = logging.getLogger("durable_celery")
 
 WAKE_TASK = "durable_celery.wake"
-POLL_TASK = "durable_celery.poll"
 ITEM_TASK = "durable_celery.run_item"
+POLL_TASK = "durable_celery.poll"
 RECOVER_TASK = "durable_celery.recover"
+TASK_OF = {WakeTarget.EXECUTION: WAKE_TASK, WakeTarget.ITEM: ITEM_TASK}
 
 _current: Runtime | None = None
 
@@ -46,8 +50,13 @@ class Runtime:
         return self
 
     @property
-    def engine(self) -> Engine:
+    def database(self) -> Engine:
+        # Looked up each time: a forked worker child gets engines of its own.
         return engine_for(self.settings)
+
+    @cached_property
+    def codec(self) -> Codec:
+        return Codec(self.settings.max_payload_bytes)
 
     @property
     def worker_id(self) -> str:
@@ -60,60 +69,53 @@ class Runtime:
             importlib.import_module(module)
         self._workflows_imported = True
 
-    def send_wakeups(self, wakeups: Iterable[tuple[str, str]], task: str = WAKE_TASK) -> None:
-        """Publish one wake-up per (id, queue) to `task` (executions, or fan-out items).
-        A failure is logged, never raised: the row is committed, and the poller re-sends
-        wake-ups that were never claimed."""
-        for execution_id, queue in wakeups:
+    def publish(self, wakeups: Iterable[Wakeup]) -> None:
+        """Publish one wake-up message per execution or item. A failure is logged, never
+        raised: the row is committed, and the poller re-sends wake-ups never claimed."""
+        for wakeup in wakeups:
             try:
                 self.app.send_task(
-                    task,
-                    args=[execution_id],
-                    queue=queue,
+                    TASK_OF[wakeup.target],
+                    args=[wakeup.id],
+                    queue=wakeup.queue,
                     serializer="json",
                     ignore_result=True,
                 )
             except Exception:
                 logger.warning(
-                    "could not publish the wake-up of execution %s; the poller will re-send it",
-                    execution_id,
+                    "could not publish the wake-up of %s %s; the poller will re-send it",
+                    wakeup.target,
+                    wakeup.id,
                     exc_info=True,
                 )
 
 
-def install(
-    app: Celery,
-    database_url: str | None = None,
-    workflows: Iterable[str] | None = None,
-    *,
-    schema: str | None = None,
-    poll_interval: float | None = None,
-    stale_lock_timeout: float | None = None,
-    heartbeat_interval: float | None = None,
-    max_payload_bytes: int | None = None,
-) -> Runtime:
-    """Add durable workflows to an existing Celery app and make it the current runtime."""
-    settings = Settings.resolve(
-        app.conf,
-        database_url=database_url,
-        workflow_modules=tuple(workflows) if workflows is not None else None,
-        schema=schema,
-        poll_interval=poll_interval,
-        stale_lock_timeout=stale_lock_timeout,
-        heartbeat_interval=heartbeat_interval,
-        max_payload_bytes=max_payload_bytes,
-    )
-    runtime = Runtime(app, settings)
-    from durable_celery.tasks import register_tasks
+def bundled_app() -> Celery:
+    """A Celery app configured like the bundled one (celeryconfig, or the defaults)."""
+    app = Celery("durable_celery")
+    app.config_from_object(bundled_celery_config())
+    return app
 
-    register_tasks(app, runtime)
-    app.conf.update({f"durable_{name}": value for name, value in vars(settings).items()})
-    return runtime.activate()
+
+def from_environment(
+    *,
+    require_database_url: bool = True,
+    database_url: str | None = None,
+    schema: str | None = None,
+) -> Runtime:
+    """A runtime for client calls, configured like the bundled app and the environment,
+    made current. With require_database_url, a database URL must be set somewhere."""
+    app = bundled_app()
+    if require_database_url and not (database_url or database_url_configured(app.conf)):
+        raise ConfigurationError(
+            "durable-celery is not configured in this process: call "
+            "durable_celery.install(app, database_url=...) on your Celery app (your workers "
+            "and the code that starts workflows both load it), or set DURABLE_DATABASE_URL "
+            "(and CELERY_BROKER_URL) in the environment"
+        )
+    settings = Settings.resolve(app.conf, database_url=database_url, schema=schema)
+    return Runtime(app, settings).activate()
 
 
 def current_runtime() -> Runtime:
-    if _current is None:
-        # Loading the bundled app installs it (see durable_celery/celery.py).
-        importlib.import_module("durable_celery.celery")
-    assert _current is not None
-    return _current
+    return _current if _current is not None else from_environment()

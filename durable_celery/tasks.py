@@ -1,52 +1,92 @@
-"""The Celery side: the tasks durable_celery registers on an app, and its beat schedule."""
+"""The Celery side: `install()` registers durable-celery's tasks on an app, adds the poll
+and the recovery to its beat schedule, and makes it the current runtime.
+
+Messages carry only an id (JSON); the tasks hand it to the engine.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from durable_celery.runtime import ITEM_TASK, POLL_TASK, RECOVER_TASK, WAKE_TASK, Runtime
+from celery import Celery
 
-if TYPE_CHECKING:
-    from celery import Celery
+from durable_celery import engine
+from durable_celery.config import Settings
+from durable_celery.errors import InvalidExecutionId
+from durable_celery.ids import parse_execution_id
+from durable_celery.runtime import (
+    ITEM_TASK,
+    POLL_TASK,
+    RECOVER_TASK,
+    WAKE_TASK,
+    Runtime,
+)
 
 
-def register_tasks(app: Celery, runtime: Runtime) -> None:
-    """Register the wake-up and poll tasks on `app` and add the poll to its beat schedule.
+def install(
+    app: Celery,
+    database_url: str | None = None,
+    workflows: Iterable[str] | None = None,
+    *,
+    schema: str | None = None,
+    poll_interval: float | None = None,
+    stale_lock_timeout: float | None = None,
+    heartbeat_interval: float | None = None,
+    dispatch_grace: float | None = None,
+    recovery_interval: float | None = None,
+    maintenance_queue: str | None = None,
+    poll_batch_size: int | None = None,
+    max_payload_bytes: int | None = None,
+) -> Runtime:
+    """Add durable workflows to an existing Celery app and make it the current runtime.
+    Each argument overrides the Celery config key `durable_<name>` and the environment
+    variable `DURABLE_<NAME>`. Installing again replaces the settings."""
+    settings = Settings.resolve(
+        app.conf,
+        database_url=database_url,
+        workflow_modules=tuple(workflows) if workflows is not None else None,
+        schema=schema,
+        poll_interval=poll_interval,
+        stale_lock_timeout=stale_lock_timeout,
+        heartbeat_interval=heartbeat_interval,
+        dispatch_grace=dispatch_grace,
+        recovery_interval=recovery_interval,
+        maintenance_queue=maintenance_queue,
+        poll_batch_size=poll_batch_size,
+        max_payload_bytes=max_payload_bytes,
+    )
+    runtime = Runtime(app, settings)
+    _register_tasks(app)
+    _add_beat_schedule(app, settings)
+    _include_workflow_modules(app, settings)
+    app.conf.update({f"durable_{name}": value for name, value in vars(settings).items()})
+    return runtime.activate()
 
-    The tasks find the runtime on the app when they run, so installing again (new
-    settings) takes effect without registering the tasks twice."""
-    _add_beat_schedule(app, runtime)
-    _include_workflow_modules(app, runtime)
+
+def _register_tasks(app: Celery) -> None:
+    """The tasks find the runtime on the app when they run, so installing again (new
+    settings) takes effect without registering them twice."""
     if getattr(app, "durable_tasks_registered", False):
         return
     app.durable_tasks_registered = True
-
     options = {"ignore_result": True, "serializer": "json", "bind": True, "shared": False}
 
     @app.task(name=WAKE_TASK, **options)  # type: ignore[untyped-decorator]
     def wake(task: Any, execution_id: Any) -> str | None:
-        from durable_celery.executor import run_execution
-
-        return _on_hint(run_execution, task.app.durable_runtime, execution_id)
+        return _on_hint(engine.run_execution, task.app.durable_runtime, execution_id)
 
     @app.task(name=ITEM_TASK, **options)  # type: ignore[untyped-decorator]
     def run_item(task: Any, item_id: Any) -> str | None:
-        from durable_celery.fanout import run_item as run_one_item
-
-        return _on_hint(run_one_item, task.app.durable_runtime, item_id)
+        return _on_hint(engine.run_item, task.app.durable_runtime, item_id)
 
     @app.task(name=POLL_TASK, **options)  # type: ignore[untyped-decorator]
     def poll(task: Any) -> int:
-        from durable_celery.poller import poll_once
-
-        return poll_once(task.app.durable_runtime)
+        return engine.poll_once(task.app.durable_runtime)
 
     @app.task(name=RECOVER_TASK, **options)  # type: ignore[untyped-decorator]
     def recover(task: Any) -> int:
-        from durable_celery.recovery import recover_once
-
-        return recover_once(task.app.durable_runtime)
+        return engine.recover_once(task.app.durable_runtime)
 
 
 def _on_hint(
@@ -54,9 +94,6 @@ def _on_hint(
 ) -> str | None:
     """A wake-up is only a hint: anything that is not the id of a due, pending row is
     claimed by nobody and changes nothing, malformed or forged ids included."""
-    from durable_celery.errors import InvalidExecutionId
-    from durable_celery.query import parse_execution_id
-
     try:
         row_id = parse_execution_id(raw_id)
     except InvalidExecutionId:
@@ -64,8 +101,7 @@ def _on_hint(
     return handler(runtime, row_id)
 
 
-def _add_beat_schedule(app: Celery, runtime: Runtime) -> None:
-    settings = runtime.settings
+def _add_beat_schedule(app: Celery, settings: Settings) -> None:
     schedule = dict(app.conf.beat_schedule or {})
     for key, task, interval in (
         ("durable-celery-poll", POLL_TASK, settings.poll_interval),
@@ -78,11 +114,9 @@ def _add_beat_schedule(app: Celery, runtime: Runtime) -> None:
     app.conf.beat_schedule = schedule
 
 
-def _include_workflow_modules(app: Celery, runtime: Runtime) -> None:
-    if runtime.settings.workflow_modules:
-        # Workers import the workflow modules at start-up, before forking.
-        include = list(app.conf.include or [])
-        for module in runtime.settings.workflow_modules:
-            if module not in include:
-                include.append(module)
+def _include_workflow_modules(app: Celery, settings: Settings) -> None:
+    # Workers import the workflow modules at start-up, before forking.
+    include = list(app.conf.include or [])
+    include += [module for module in settings.workflow_modules if module not in include]
+    if include:
         app.conf.include = include

@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import create_engine, text
 
 from durable_celery.config import Settings
-from durable_celery.models import metadata
+from durable_celery.store.schema import metadata
 
 config = context.config
 

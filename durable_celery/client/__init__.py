@@ -1,0 +1,22 @@
+"""The client: start, steer and read executions from any process (web apps, scripts, the
+CLI). It works through `durable_celery.store` and the runtime's broker, never through
+the engine."""
+
+from durable_celery.client.control import cancel, retry
+from durable_celery.client.handle import ExecutionHandle
+from durable_celery.client.query import get_execution, list_executions
+from durable_celery.client.signals import list_pending_inputs, provide_input, send_event
+from durable_celery.client.start import start, start_execution
+
+__all__ = [
+    "ExecutionHandle",
+    "cancel",
+    "get_execution",
+    "list_executions",
+    "list_pending_inputs",
+    "provide_input",
+    "retry",
+    "send_event",
+    "start",
+    "start_execution",
+]

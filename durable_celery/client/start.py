@@ -1,0 +1,96 @@
+"""Starting executions: validated, idempotent, and transactional with the caller's session.
+
+The wake-up is published only after the execution row is committed. If publishing fails,
+the start still succeeds: the row is the truth and the poller re-sends the wake-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from durable_celery.client.handle import ExecutionHandle
+from durable_celery.dsl import Workflow, get_workflow, use_starter
+from durable_celery.errors import InvalidOption
+from durable_celery.runtime import Runtime, current_runtime
+from durable_celery.store import executions
+from durable_celery.store.connections import autocommit
+from durable_celery.store.transactions import publish_after_commit
+from durable_celery.time import Duration
+
+
+def start(
+    workflow: str,
+    input: Mapping[str, Any] | None = None,
+    *,
+    queue: str | None = None,
+    priority: int = 0,
+    delay: Duration | None = None,
+    run_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    session: Session | Connection | None = None,
+    runtime: Runtime | None = None,
+) -> ExecutionHandle:
+    """Start the workflow registered as `workflow`. See `Workflow.start_durable`."""
+    if not isinstance(workflow, str):
+        raise InvalidOption(f"workflow must be a registered name (str), got {workflow!r}")
+    runtime = runtime or current_runtime()
+    runtime.import_workflows()
+    return start_execution(
+        get_workflow(workflow),
+        input,
+        queue=queue,
+        priority=priority,
+        delay=delay,
+        run_at=run_at,
+        idempotency_key=idempotency_key,
+        session=session,
+        runtime=runtime,
+    )
+
+
+def start_execution(
+    workflow: type[Workflow],
+    input: Mapping[str, Any] | None,
+    *,
+    queue: str | None = None,
+    priority: int = 0,
+    delay: Duration | None = None,
+    run_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    session: Session | Connection | None = None,
+    runtime: Runtime | None = None,
+) -> ExecutionHandle:
+    """Persist a new execution of `workflow` and wake a worker for it once committed."""
+    runtime = runtime or current_runtime()
+    new = executions.NewExecution.of(
+        workflow,
+        input,
+        queue=queue,
+        priority=priority,
+        delay=delay,
+        run_at=run_at,
+        idempotency_key=idempotency_key,
+    )
+    if session is None:
+        # One statement, so autocommit: one round trip instead of BEGIN, INSERT, COMMIT.
+        with autocommit(runtime.database) as conn:
+            started = executions.start(conn, new, runtime.codec)
+        runtime.publish(started.wakeup(new))
+        return ExecutionHandle(started.id, runtime)
+    if not isinstance(session, (Session, Connection)):
+        raise InvalidOption(
+            f"session must be a SQLAlchemy Session or Connection, got {type(session).__name__}"
+        )
+    started = executions.start(session, new, runtime.codec)
+    wakeups = started.wakeup(new)
+    if wakeups:
+        publish_after_commit(session, wakeups, runtime.publish)
+    return ExecutionHandle(started.id, runtime)
+
+
+use_starter(start_execution)

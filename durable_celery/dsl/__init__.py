@@ -1,0 +1,46 @@
+"""The workflow DSL: pure definitions, no storage and no Celery.
+
+`Workflow` and its step decorators, `Retry`, and `StepContext` (the `ctx` of a step).
+"""
+
+from durable_celery.dsl.context import NO_VALUE, ChildService, StepContext, WaitService
+from durable_celery.dsl.retry import NO_RETRY, Retry
+from durable_celery.dsl.steps import (
+    StepKind,
+    StepSpec,
+    compensation,
+    decision,
+    each,
+    parallel,
+    step,
+)
+from durable_celery.dsl.workflow import (
+    ExecutionRef,
+    Starter,
+    Workflow,
+    get_workflow,
+    registered_workflows,
+    use_starter,
+)
+
+__all__ = [
+    "NO_RETRY",
+    "NO_VALUE",
+    "ChildService",
+    "ExecutionRef",
+    "Retry",
+    "Starter",
+    "StepContext",
+    "StepKind",
+    "StepSpec",
+    "WaitService",
+    "Workflow",
+    "compensation",
+    "decision",
+    "each",
+    "get_workflow",
+    "parallel",
+    "registered_workflows",
+    "step",
+    "use_starter",
+]

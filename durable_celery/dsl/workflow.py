@@ -1,0 +1,249 @@
+"""`Workflow`: the base class of durable workflows, and the registry of workflows by name.
+
+Options are validated when a subclass is defined, so a mistake fails at import time
+with the workflow and step named. Starting an execution is the client's job: the client
+registers itself as the `Starter` that `Workflow.start_durable` hands over to, so this
+module stays free of storage and Celery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Protocol
+
+from durable_celery.checks import check_queue
+from durable_celery.dsl.steps import StepKind, StepSpec, literal_targets
+from durable_celery.errors import (
+    ConfigurationError,
+    InvalidOption,
+    UnknownWorkflow,
+    WorkflowDefinitionError,
+)
+from durable_celery.states import ExecutionStatus
+from durable_celery.time import Duration, to_timedelta
+
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_STEP_RUNS = 10_000
+
+
+class ExecutionRef(Protocol):
+    """What starting returns (a `durable_celery.ExecutionHandle`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def status(self) -> ExecutionStatus: ...
+
+    def result(self, timeout: float | None = 30, poll_interval: float = 0.05) -> Any: ...
+
+    def execution(self, include_steps: bool = True) -> Any: ...
+
+
+class Starter(Protocol):
+    """Persists a new execution and wakes a worker for it (the client provides it)."""
+
+    def __call__(
+        self,
+        workflow: type[Workflow],
+        input: Mapping[str, Any] | None,
+        *,
+        queue: str | None,
+        priority: int,
+        delay: Duration | None,
+        run_at: datetime | None,
+        idempotency_key: str | None,
+        session: Any,
+    ) -> ExecutionRef: ...
+
+
+_starter: Starter | None = None
+
+
+def use_starter(starter: Starter) -> None:
+    global _starter
+    _starter = starter
+
+
+class Workflow:
+    """Base class of durable workflows. Subclass it and declare steps with `@step`."""
+
+    name: ClassVar[str]
+    queue: ClassVar[str] = DEFAULT_QUEUE
+    timeout: ClassVar[Duration | None] = None
+    max_step_runs: ClassVar[int] = DEFAULT_MAX_STEP_RUNS
+
+    __steps__: ClassVar[tuple[StepSpec, ...]] = ()
+    __step_index__: ClassVar[dict[str, int]] = {}
+    __compensations__: ClassVar[dict[str, StepSpec]] = {}
+    __timeout__: ClassVar[timedelta | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = f"{cls.__module__}.{cls.__qualname__}"
+        name = cls.name
+        if not isinstance(name, str) or not name.strip():
+            raise WorkflowDefinitionError(
+                f"workflow class {cls.__qualname__}: name must be a non-empty string, got {name!r}"
+            )
+
+        def fail(problem: str) -> WorkflowDefinitionError:
+            return WorkflowDefinitionError(f"workflow {name!r}: {problem}")
+
+        try:
+            check_queue(cls.queue)
+        except InvalidOption as exc:
+            raise fail(str(exc)) from None
+        cls.__timeout__ = None
+        if cls.timeout is not None:
+            try:
+                cls.__timeout__ = to_timedelta(cls.timeout, "timeout")
+            except InvalidOption as exc:
+                raise fail(str(exc)) from None
+            if cls.__timeout__ <= timedelta(0):
+                raise fail(f"timeout must be positive, got {cls.__timeout__}")
+        runs = cls.max_step_runs
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+            raise fail(f"max_step_runs must be an int >= 1, got {runs!r}")
+
+        steps: dict[str, StepSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute, value in vars(klass).items():
+                if isinstance(value, StepSpec):
+                    steps[attribute] = value.validated(name, attribute)
+        forward = {k: spec for k, spec in steps.items() if spec.kind is not StepKind.COMPENSATION}
+        undo = {k: spec for k, spec in steps.items() if spec.kind is StepKind.COMPENSATION}
+        if not forward:
+            raise fail("declares no steps; decorate at least one function with @step")
+        _check_compensations(forward, undo, fail)
+        _check_decision_targets(forward, fail)
+        cls.__steps__ = tuple(forward.values())
+        cls.__step_index__ = {spec.name: index for index, spec in enumerate(cls.__steps__)}
+        cls.__compensations__ = undo
+        _register(cls)
+
+    # --- what the engine and the client read ---------------------------------------
+
+    @classmethod
+    def step_spec(cls, name: str) -> StepSpec | None:
+        """A forward step or a compensation, by name; None when there is none (any more)."""
+        index = cls.__step_index__.get(name)
+        if index is not None:
+            return cls.__steps__[index]
+        return cls.__compensations__.get(name)
+
+    @classmethod
+    def has_step(cls, name: str) -> bool:
+        """Whether `name` is a forward step (what a decision may return)."""
+        return name in cls.__step_index__
+
+    @classmethod
+    def step_names(cls) -> list[str]:
+        return [spec.name for spec in cls.__steps__]
+
+    @classmethod
+    def first_step(cls) -> str:
+        return cls.__steps__[0].name
+
+    @classmethod
+    def step_after(cls, name: str) -> str | None:
+        """The forward step that follows `name` in class-body order, or None after the last."""
+        index = cls.__step_index__[name] + 1
+        return cls.__steps__[index].name if index < len(cls.__steps__) else None
+
+    @classmethod
+    def timeout_delta(cls) -> timedelta | None:
+        """The workflow `timeout`, normalised."""
+        return cls.__timeout__
+
+    @classmethod
+    def start_durable(
+        cls,
+        input: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        delay: Duration | None = None,
+        run_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        session: Any = None,
+    ) -> ExecutionRef:
+        """Persist a new execution of this workflow and wake a worker for it. `session`: a
+        SQLAlchemy Session or Connection whose transaction the start joins."""
+        if _starter is None:
+            raise ConfigurationError("import durable_celery to start workflows")
+        return _starter(
+            cls,
+            input,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            idempotency_key=idempotency_key,
+            session=session,
+        )
+
+
+Fail = Callable[[str], WorkflowDefinitionError]
+
+
+def _check_compensations(
+    forward: dict[str, StepSpec], undo: dict[str, StepSpec], fail: Fail
+) -> None:
+    for spec in forward.values():
+        if spec.compensate is None:
+            continue
+        if spec.compensate in forward:
+            raise fail(
+                f"step {spec.name!r} names compensate={spec.compensate!r}, a regular step; "
+                f"declare the undo step with @compensation so it only runs on failure"
+            )
+        if spec.compensate not in undo:
+            raise fail(
+                f"step {spec.name!r} names compensate={spec.compensate!r}, which is not a "
+                f"step of this workflow (compensations: {', '.join(undo) or 'none'})"
+            )
+        if spec.kind is StepKind.DECISION:
+            raise fail(f"decision {spec.name!r} cannot have a compensation")
+
+
+def _check_decision_targets(forward: dict[str, StepSpec], fail: Fail) -> None:
+    for spec in forward.values():
+        if spec.kind is not StepKind.DECISION:
+            continue
+        for target in literal_targets(spec.fn):
+            if target not in forward:
+                raise fail(
+                    f"decision {spec.name!r} can return {target!r}, which is not a step "
+                    f"(steps: {', '.join(forward)})"
+                )
+
+
+_registry: dict[str, type[Workflow]] = {}
+
+
+def _register(cls: type[Workflow]) -> None:
+    existing = _registry.get(cls.name)
+    same_class = existing is not None and (
+        existing.__module__ == cls.__module__ and existing.__qualname__ == cls.__qualname__
+    )
+    if existing is not None and not same_class:
+        raise WorkflowDefinitionError(
+            f"workflow name {cls.name!r} is already registered by "
+            f"{existing.__module__}.{existing.__qualname__}; "
+            f"cannot register {cls.__module__}.{cls.__qualname__} under the same name"
+        )
+    # Re-running the same class definition (module reload) replaces it.
+    _registry[cls.name] = cls
+
+
+def get_workflow(name: str) -> type[Workflow]:
+    try:
+        return _registry[name]
+    except KeyError:
+        raise UnknownWorkflow(name, list(_registry)) from None
+
+
+def registered_workflows() -> dict[str, type[Workflow]]:
+    return dict(_registry)

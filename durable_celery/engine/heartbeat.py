@@ -1,0 +1,102 @@
+"""Heartbeats: a worker process keeps the claims it holds alive.
+
+One daemon thread per worker process (started at the first claim, and again in a forked
+child) refreshes, every `durable_heartbeat_interval`, the heartbeat of every execution
+and item this process is running, in one statement each, fenced by their lock tokens.
+A claim that no longer matches was taken back by stale recovery or a control call: it is
+reported lost, and since every write of its worker is fenced by the same token, that
+worker writes nothing more for it (its step runs to its end, then stops at the write).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from weakref import WeakKeyDictionary
+
+from durable_celery.runtime import Runtime
+from durable_celery.states import WakeTarget
+from durable_celery.store import sweeps
+from durable_celery.store.connections import transaction
+
+logger = logging.getLogger("durable_celery.heartbeat")
+
+
+class Heartbeat:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pid = os.getpid()
+        self._held: dict[tuple[WakeTarget, str], str] = {}
+        self._lost: set[tuple[WakeTarget, str]] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def hold(self, kind: WakeTarget, row_id: str, token: str) -> Iterator[None]:
+        """Keep this claim alive while the block runs."""
+        key = (kind, row_id)
+        with self._lock:
+            self._held[key] = token
+            self._lost.discard(key)
+            self._ensure_thread()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.pop(key, None)
+                self._lost.discard(key)
+
+    def lost(self, kind: WakeTarget, row_id: str) -> bool:
+        return (kind, row_id) in self._lost
+
+    def beat(self) -> None:
+        """One round: refresh every held claim; remember the ones that are gone."""
+        with self._lock:
+            held = dict(self._held)
+        if not held:
+            return
+        with transaction(self.runtime.database) as conn:
+            for kind in WakeTarget:
+                claims = [(row_id, token) for (k, row_id), token in held.items() if k == kind]
+                alive = sweeps.heartbeat(conn, kind, claims)
+                for row_id, _ in claims:
+                    if row_id not in alive and (kind, row_id) not in self._lost:
+                        self._lost.add((kind, row_id))
+                        logger.warning(
+                            "%s %s: claim taken back (stale recovery or control call); this "
+                            "worker will write nothing more for it",
+                            kind,
+                            row_id,
+                        )
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(
+            target=self._run, name="durable-celery-heartbeat", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        interval = self.runtime.settings.heartbeat_interval
+        while not self._wake.wait(interval):
+            try:
+                self.beat()
+            except Exception:
+                # The database may be restarting: the next round tries again.
+                logger.warning("heartbeat round failed", exc_info=True)
+
+
+_heartbeats: WeakKeyDictionary[Runtime, Heartbeat] = WeakKeyDictionary()
+
+
+def heartbeat_for(runtime: Runtime) -> Heartbeat:
+    """The heartbeat of this runtime in this process (a forked child gets its own)."""
+    current = _heartbeats.get(runtime)
+    if current is None or current.pid != os.getpid():
+        current = _heartbeats[runtime] = Heartbeat(runtime)
+    return current

@@ -1,0 +1,354 @@
+"""The step loop: claim an execution and run its steps inline, one checkpoint per step.
+
+One wake-up runs as many steps as it can: after a step's checkpoint commits, the next
+step starts in the same task with the same claim, so a step costs one statement and no
+broker round trip. Every write is fenced by the claim's lock token. The run stops when
+the workflow ends, when it must wait (a retry timer, a fan-out, a child, a wait), or
+when its claim is taken away. Where to go after a step is decided by `outcomes` (pure);
+this module applies the decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from durable_celery.dsl import StepContext, StepKind, StepSpec, Workflow, get_workflow
+from durable_celery.engine import fanout, outcomes
+from durable_celery.engine.children import StepChildren
+from durable_celery.engine.claims import run_claimed
+from durable_celery.engine.heartbeat import heartbeat_for
+from durable_celery.engine.interrupts import ClaimLost, Suspend
+from durable_celery.engine.timeouts import Interrupted, Limit, limit_for, time_limit
+from durable_celery.engine.waits import StepWaits
+from durable_celery.errors import (
+    DurableError,
+    LockLost,
+    StepTimeout,
+    UnknownWorkflow,
+    cancellation_record,
+    deadline_record,
+)
+from durable_celery.runtime import Runtime
+from durable_celery.states import ExecutionStatus, StepStatus, Suspension, WakeTarget
+from durable_celery.store import control, executions
+from durable_celery.store.codec import encode_record
+from durable_celery.store.connections import transaction
+from durable_celery.store.executions import (
+    Advance,
+    Checkpoint,
+    ClaimedExecution,
+    Finish,
+    RetryAfter,
+    StepRun,
+)
+from durable_celery.store.records import Wakeup
+
+logger = logging.getLogger("durable_celery.executor")
+
+Next = tuple[str, int]  # the step to run next under the same claim, and its attempt
+
+
+def run_execution(runtime: Runtime, execution_id: str) -> ExecutionStatus | None:
+    """Handle one wake-up. Returns the status the execution was left in, or None when
+    there was nothing to claim (duplicate, early or forged wake-up) or the claim was lost."""
+    return run_claimed(
+        runtime,
+        WakeTarget.EXECUTION,
+        execution_id,
+        executions.claim,
+        lambda conn, claim: ExecutionRun(runtime, conn, claim).run(),
+    )
+
+
+@dataclass(frozen=True)
+class _Timing:
+    started_at: datetime
+    clock: float
+
+    @classmethod
+    def now(cls) -> _Timing:
+        return cls(datetime.now(UTC), time.perf_counter())
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.clock) * 1000
+
+
+class ExecutionRun:
+    """One claim of one execution, from the claim until the run stops."""
+
+    def __init__(self, runtime: Runtime, conn: Connection, claim: ClaimedExecution) -> None:
+        self.runtime = runtime
+        self.conn = conn
+        self.claim = claim
+        self.codec = runtime.codec
+        self.step_runs = claim.step_runs
+        # The saga: the undo steps still to run after the current one (None outside one),
+        # and the error that failed the execution.
+        self.compensations = claim.compensations
+        self.failure = claim.error
+        # The durable context: the step's `ctx.put`s land here; the last checkpoint's copy
+        # is what a failed step falls back to.
+        self.context: dict[str, Any] = dict(claim.context)
+        self.checkpointed_context = encode_record(claim.context, "context")
+        self.results: dict[str, Any] = {}
+        self.completed: list[str] = []  # completed step runs, in order
+        self.visits: Counter[str] = Counter()
+
+    def run(self) -> ExecutionStatus:
+        claim = self.claim
+        try:
+            self.runtime.import_workflows()
+            self.workflow: type[Workflow] = get_workflow(claim.workflow)
+        except UnknownWorkflow as unknown:
+            return self._fail_without_step(unknown)
+        if claim.cancel_requested:
+            return self._end(ExecutionStatus.CANCELLED, cancellation_record(None))
+        if claim.deadline_at is not None and claim.deadline_at <= datetime.now(UTC):
+            return self._end(ExecutionStatus.TIMED_OUT, deadline_record())
+        if self.step_runs:
+            self._load_history()
+        self.ctx = StepContext(
+            execution_id=claim.id,
+            workflow=self.workflow.name,
+            input=claim.input,
+            context=self.context,
+            results=self.results,
+            failure=self.failure,
+        )
+        heartbeat = heartbeat_for(self.runtime)
+        step: Next | ExecutionStatus = (
+            claim.current_step or self.workflow.first_step(),
+            claim.attempt,
+        )
+        resuming_fanout = claim.suspended_on is Suspension.FANOUT
+        while not isinstance(step, ExecutionStatus):
+            if heartbeat.lost(WakeTarget.EXECUTION, claim.id):
+                # The heartbeat found the claim taken back: start no further step.
+                raise LockLost(f"execution {claim.id}: claim taken back")
+            name, attempt = step
+            spec = self.workflow.step_spec(name)
+            if spec is None:
+                return self._fail_without_step(
+                    DurableError(
+                        f"step {name!r} no longer exists in workflow {self.workflow.name!r} "
+                        f"(steps now: {', '.join(self.workflow.step_names())}); deploy a "
+                        f"version that still has it, or cancel the execution"
+                    )
+                )
+            too_often = outcomes.abandoned_too_often(spec, attempt)
+            if too_often is not None:
+                return self._fail_without_step(too_often)
+            step = self._attempt(spec, attempt, resuming_fanout)
+            resuming_fanout = False
+        return step
+
+    def _load_history(self) -> None:
+        for done in executions.completed_steps(self.conn, self.claim.id):
+            self.completed.append(done.name)
+            self.visits[done.name] += 1
+            if done.latest:
+                self.results[done.name] = done.output
+
+    # --- one attempt ---------------------------------------------------------------------
+
+    def _attempt(
+        self, spec: StepSpec, attempt: int, resuming_fanout: bool
+    ) -> Next | ExecutionStatus:
+        visit = self.visits[spec.name]
+        self.ctx.enter(
+            spec.name,
+            attempt,
+            waits=StepWaits(self.conn, self.claim.fence, spec.name, visit),
+            children=StepChildren(self.runtime, self.claim.id, spec.name, visit),
+        )
+        timing = _Timing.now()
+        try:
+            output = self._call(spec, resuming_fanout)
+            output_json = self.codec.encode(output, f"output of step {spec.name!r}")
+            next_name = outcomes.next_step(
+                self.workflow, spec, output, self.step_runs, self.compensations
+            )
+            context_json = self.codec.encode(self.context, "context")
+        except Suspend as suspend:
+            return self._suspend(suspend)
+        except ClaimLost:
+            raise LockLost(f"execution {self.claim.id}: claim lost during a wait") from None
+        except Interrupted as interrupted:
+            if interrupted.limit is Limit.DEADLINE:
+                return self._end(ExecutionStatus.TIMED_OUT, deadline_record())
+            timeout = StepTimeout(
+                f"step {spec.name!r} ran longer than its timeout of {spec.timeout}"
+            )
+            return self._failed(spec, attempt, timeout, timing)
+        except Exception as error:
+            return self._failed(spec, attempt, error, timing)
+        run = self._step_run(spec, attempt, StepStatus.COMPLETED, timing, output=output_json)
+        return self._completed(spec, run, output, output_json, context_json, next_name)
+
+    def _call(self, spec: StepSpec, resuming_fanout: bool) -> Any:
+        if spec.is_fanout:
+            if resuming_fanout:
+                return fanout.collect(self.conn, spec, self.claim)
+            return fanout.fan_out(self.conn, self.claim, spec, self.ctx, self.step_runs, self.codec)
+        seconds, limit = limit_for(spec.timeout, self.claim.deadline_at)
+        with time_limit(seconds, limit):
+            return spec.fn(self.ctx)
+
+    def _completed(
+        self,
+        spec: StepSpec,
+        run: StepRun,
+        output: Any,
+        output_json: str,
+        context_json: str,
+        next_name: str | None,
+    ) -> Next | ExecutionStatus:
+        self.completed.append(spec.name)
+        self.visits[spec.name] += 1
+        if next_name is None:
+            if self.compensations is None:
+                self._checkpoint(
+                    run, Finish(ExecutionStatus.COMPLETED, context_json, output_json, None)
+                )
+                return ExecutionStatus.COMPLETED
+            failure = encode_record(self.failure, "error")
+            self._checkpoint(run, Finish(ExecutionStatus.COMPENSATED, context_json, None, failure))
+            return ExecutionStatus.COMPENSATED
+        if spec.kind is StepKind.COMPENSATION:
+            self.compensations = (self.compensations or [])[1:]
+        if self._checkpoint(
+            run, Advance(next_name, context_json, self.compensations)
+        ).cancel_requested:
+            return self._end(ExecutionStatus.CANCELLED, cancellation_record(None))
+        self.checkpointed_context = context_json
+        if spec.kind is not StepKind.COMPENSATION:
+            self.results[spec.name] = output
+        return next_name, 1
+
+    def _failed(
+        self, spec: StepSpec, attempt: int, exc: BaseException, timing: _Timing
+    ) -> Next | ExecutionStatus:
+        """Record a failed attempt and apply what `outcomes.after_failure` decides."""
+        error = outcomes.describe_error(exc, spec.name, attempt)
+        error_json = encode_record(error, "error")
+        run = self._step_run(spec, attempt, StepStatus.FAILED, timing, error=error_json)
+        decision = outcomes.after_failure(
+            self.workflow,
+            spec,
+            exc,
+            attempt,
+            compensating=self.compensations is not None,
+            completed=self.completed,
+        )
+        execution_id = self.claim.id
+        if isinstance(decision, outcomes.RetryLater):
+            logger.info(
+                "execution %s: step %s attempt %d failed (%r); retry in %s",
+                execution_id,
+                spec.name,
+                attempt,
+                exc,
+                decision.delay,
+            )
+            retry = RetryAfter(
+                decision.delay.total_seconds(), self.checkpointed_context, self.compensations
+            )
+            if self._checkpoint(run, retry).cancel_requested:
+                return self._end(
+                    ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
+                )
+            return ExecutionStatus.PENDING
+        logger.info("execution %s: step %s failed: %r", execution_id, spec.name, exc)
+        if isinstance(decision, outcomes.Fail):
+            if decision.status is ExecutionStatus.COMPENSATION_FAILED:
+                error = {**(self.failure or {}), "compensation_error": error}
+            ending = Finish(decision.status, self.checkpointed_context, None, encode_record(error))
+            self._checkpoint(run, ending)
+            return decision.status
+        # The saga: record the failure, then run the undo steps inline, newest first,
+        # from the last checkpoint's context.
+        first, *rest = decision.steps
+        self.failure = self.ctx.failure = error
+        self.compensations = rest
+        start = Advance(first, self.checkpointed_context, rest, execution_error=error_json)
+        if self._checkpoint(run, start).cancel_requested:
+            return self._end(ExecutionStatus.CANCELLED, cancellation_record(None))
+        self.context.clear()
+        self.context.update(json.loads(self.checkpointed_context))
+        return first, 1
+
+    # --- writes --------------------------------------------------------------------------
+
+    def _step_run(
+        self,
+        spec: StepSpec,
+        attempt: int,
+        status: StepStatus,
+        timing: _Timing,
+        *,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> StepRun:
+        self.step_runs += 1
+        lines = self.ctx.log_lines
+        return StepRun(
+            step_name=spec.name,
+            sequence=self.step_runs,
+            attempt=attempt,
+            status=status,
+            started_at=timing.started_at,
+            duration_ms=timing.elapsed_ms(),
+            worker=self.runtime.worker_id,
+            output=output,
+            error=error,
+            logs=encode_record(lines, "logs") if lines else None,
+        )
+
+    def _checkpoint(self, run: StepRun, move: Advance | Finish | RetryAfter) -> Checkpoint:
+        done = executions.checkpoint(self.conn, self.claim.fence, run, move)
+        self.runtime.publish(done.wakeups)
+        return done
+
+    def _suspend(self, suspend: Suspend) -> ExecutionStatus:
+        if suspend.reason is Suspension.FANOUT:
+            # START_FANOUT already released the claim; dispatch the first items.
+            self.runtime.publish(suspend.wakeups)
+            return ExecutionStatus.WAITING
+        suspended = executions.suspend(self.conn, self.claim.fence, suspend.reason, suspend.wake_at)
+        if suspended.cancel_requested:
+            return self._end(
+                ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
+            )
+        if suspended.status is ExecutionStatus.PENDING:
+            # What it waits for happened meanwhile: wake it again at once.
+            self.runtime.publish([Wakeup(self.claim.id, self.claim.queue)])
+        return suspended.status
+
+    def _end(
+        self, status: ExecutionStatus, error: dict[str, Any], *, holding_claim: bool = True
+    ) -> ExecutionStatus:
+        """End the execution as cancelled or timed_out, with its children and items."""
+        with transaction(self.runtime.database) as conn:
+            wakeups = control.stop_executions(
+                conn,
+                [self.claim.id],
+                status,
+                error,
+                include_running=True,
+                token=self.claim.token if holding_claim else None,
+            )
+        self.runtime.publish(wakeups)
+        return status
+
+    def _fail_without_step(self, exc: Exception) -> ExecutionStatus:
+        error = encode_record(outcomes.describe_error(exc), "error")
+        self.runtime.publish(executions.fail_without_step(self.conn, self.claim.fence, error))
+        return ExecutionStatus.FAILED

@@ -1,0 +1,97 @@
+"""Frozen records the store returns: the query API's, and wake-ups to publish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from durable_celery.states import ExecutionStatus, StepStatus, WakeTarget
+
+
+@dataclass(frozen=True)
+class Wakeup:
+    """A wake-up to publish after commit: the id of an execution or of a fan-out item,
+    and the Celery queue it goes to."""
+
+    id: str
+    queue: str
+    target: WakeTarget = WakeTarget.EXECUTION
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One attempt of one step."""
+
+    id: str
+    step: str
+    sequence: int
+    attempt: int
+    status: StepStatus
+    output: Any
+    error: dict[str, Any] | None
+    logs: list[str]
+    started_at: datetime
+    completed_at: datetime | None
+    duration_ms: float | None
+    worker: str | None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One workflow execution as stored."""
+
+    id: str
+    workflow: str
+    status: ExecutionStatus
+    input: dict[str, Any]
+    context: dict[str, Any]
+    result: Any
+    error: dict[str, Any] | None
+    current_step: str | None
+    queue: str
+    priority: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    parent_id: str | None
+    steps: tuple[StepRecord, ...] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status.finished
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form, used by the CLI's --json."""
+        data: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if key == "steps":
+                data[key] = None if value is None else [_plain(vars(step)) for step in value]
+            else:
+                data[key] = _plain_value(value)
+        return data
+
+
+def _plain(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain_value(value) for key, value in mapping.items()}
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class PendingInput:
+    """A question a waiting execution asks a human (`ctx.wait_for_input`)."""
+
+    id: str
+    execution_id: str
+    workflow: str
+    name: str
+    step: str
+    prompt: str | None
+    fields: Any
+    deadline_at: datetime | None
+    created_at: datetime

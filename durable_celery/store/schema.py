@@ -1,0 +1,322 @@
+"""The tables (SQLAlchemy Core). The Alembic revisions must produce exactly this schema.
+
+Tables carry no schema: `durable_schema` is applied through the connection's
+search_path, so the same definitions and the same SQL serve every schema.
+Hot-path indexes are partial, on live rows only, so finished history never slows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TextClause,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from durable_celery.states import (
+    STORED_EXECUTION_STATUSES,
+    InputStatus,
+    ItemStatus,
+    StepStatus,
+    WaitKind,
+    WaitStatus,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _one_of(column: str, values: Iterable[StrEnum]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+def _now() -> TextClause:
+    return text("now()")
+
+
+workflow_executions = Table(
+    "workflow_executions",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("workflow", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("queue", Text, nullable=False),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("input", JSONB, nullable=False),
+    Column("context", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("result", JSONB),
+    Column("error", JSONB),
+    # Position: the step to run next (or running now) and its attempt number.
+    Column("current_step", Text),
+    Column("step_attempt", Integer, nullable=False, server_default=text("0")),
+    Column("step_runs", Integer, nullable=False, server_default=text("0")),
+    Column("step_started_at", DateTime(timezone=True)),
+    # Timer: a pending or waiting execution is due at run_at.
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("deadline_at", DateTime(timezone=True)),
+    # Claim: who runs it, fenced by lock_token; liveness by heartbeat_at.
+    Column("lock_token", UUID(as_uuid=False)),
+    Column("locked_by", Text),
+    Column("locked_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("idempotency_key", Text),
+    Column(
+        "parent_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="SET NULL"),
+    ),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    # Suspension: what a waiting execution waits for (states.Suspension).
+    Column("suspended_on", Text),
+    Column("fanout_seq", Integer),
+    Column("fanout_remaining", Integer),
+    Column("fanout_failed", Boolean, nullable=False, server_default=text("false")),
+    # Saga: compensation steps still to run, in order; NULL outside compensation.
+    Column("compensations", JSONB),
+    Column("cancel_requested_at", DateTime(timezone=True)),
+    # Something it waits for happened while it ran: do not suspend, run the step again.
+    Column("wake_requested", Boolean, nullable=False, server_default=text("false")),
+    # A child started with run_child: its ending wakes the parent.
+    Column("wake_parent", Boolean, nullable=False, server_default=text("false")),
+    CheckConstraint(_one_of("status", STORED_EXECUTION_STATUSES), name="status"),
+    Index(
+        "ix_workflow_executions_due",
+        "run_at",
+        postgresql_where=text("status IN ('pending', 'waiting')"),
+    ),
+    Index(
+        "ix_workflow_executions_claimed",
+        "heartbeat_at",
+        postgresql_where=text("status = 'running'"),
+    ),
+    Index(
+        "ix_workflow_executions_deadline",
+        "deadline_at",
+        postgresql_where=text(
+            "deadline_at IS NOT NULL AND status IN ('pending', 'running', 'waiting')"
+        ),
+    ),
+    Index(
+        "uq_workflow_executions_idempotency",
+        "workflow",
+        "idempotency_key",
+        unique=True,
+        postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+    Index(
+        "ix_workflow_executions_parent",
+        "parent_id",
+        postgresql_where=text("parent_id IS NOT NULL"),
+    ),
+    Index("ix_workflow_executions_workflow_created", "workflow", "created_at"),
+    Index("ix_workflow_executions_status_created", "status", "created_at"),
+    # Free space in each page lets the per-step checkpoint be a HOT update.
+    postgresql_with={"fillfactor": 70},
+)
+
+step_executions = Table(
+    "step_executions",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step_name", Text, nullable=False),
+    # Order of step runs within the execution; loops give one step several sequences.
+    Column("sequence", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("output", JSONB),
+    Column("error", JSONB),
+    Column("logs", JSONB),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("duration_ms", Float),
+    Column("worker", Text),
+    CheckConstraint(_one_of("status", StepStatus), name="status"),
+    Index("ix_step_executions_execution_id_sequence", "execution_id", "sequence", "attempt"),
+)
+
+step_items = Table(
+    "step_items",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step_name", Text, nullable=False),
+    # Which visit of the step fanned out (the execution's step_runs at that moment).
+    Column("fanout_seq", Integer, nullable=False),
+    Column("item_index", Integer, nullable=False),
+    Column("item", JSONB),
+    Column("status", Text, nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
+    Column("queue", Text, nullable=False),
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("lock_token", UUID(as_uuid=False)),
+    Column("locked_by", Text),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("output", JSONB),
+    Column("error", JSONB),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("duration_ms", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    CheckConstraint(_one_of("status", ItemStatus), name="status"),
+    Index("uq_step_items_position", "execution_id", "fanout_seq", "item_index", unique=True),
+    Index("ix_step_items_due", "run_at", postgresql_where=text("status = 'pending'")),
+    Index(
+        "ix_step_items_queued",
+        "execution_id",
+        "fanout_seq",
+        "item_index",
+        postgresql_where=text("status = 'queued'"),
+    ),
+    Index("ix_step_items_claimed", "heartbeat_at", postgresql_where=text("status = 'running'")),
+)
+
+step_waits = Table(
+    "step_waits",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # A wait is identified by where it stands: the step, the step's visit (loops) and
+    # its position among the waits of one run of the step.
+    Column("step_name", Text, nullable=False),
+    Column("visit", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("names", JSONB),
+    Column("wake_at", DateTime(timezone=True)),
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("status", Text, nullable=False, server_default=text("'waiting'")),
+    # Events received so far, {name: payload}; the answer of an input, {name: value}.
+    Column("value", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("resolved_at", DateTime(timezone=True)),
+    CheckConstraint(_one_of("kind", WaitKind), name="kind"),
+    CheckConstraint(_one_of("status", WaitStatus), name="status"),
+    Index(
+        "uq_step_waits_position",
+        "execution_id",
+        "step_name",
+        "visit",
+        "position",
+        unique=True,
+    ),
+    Index("ix_step_waits_open", "execution_id", postgresql_where=text("status = 'waiting'")),
+)
+
+workflow_events = Table(
+    "workflow_events",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    # Arrival order: two events of one name go to two waits in the order they were sent.
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Text, nullable=False),
+    Column("payload", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("consumed_by", UUID(as_uuid=False)),
+    Column("consumed_at", DateTime(timezone=True)),
+    Index(
+        "ix_workflow_events_buffered",
+        "execution_id",
+        "name",
+        "seq",
+        postgresql_where=text("consumed_by IS NULL"),
+    ),
+)
+
+pending_inputs = Table(
+    "pending_inputs",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "execution_id",
+        UUID(as_uuid=False),
+        ForeignKey("workflow_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Text, nullable=False),
+    Column("step_name", Text, nullable=False),
+    # The wait that asked: answering the input resolves it.
+    Column("wait_id", UUID(as_uuid=False), ForeignKey("step_waits.id", ondelete="CASCADE")),
+    Column("prompt", Text),
+    Column("fields", JSONB),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("value", JSONB),
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("answered_at", DateTime(timezone=True)),
+    CheckConstraint(_one_of("status", InputStatus), name="status"),
+    Index(
+        "ix_pending_inputs_open",
+        "execution_id",
+        "name",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index("uq_pending_inputs_wait_id", "wait_id", unique=True),
+)
+
+scheduled_workflows = Table(
+    "scheduled_workflows",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("workflow", Text, nullable=False),
+    Column("cron", Text, nullable=False),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    Column("input", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("queue", Text),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("next_fire_at", DateTime(timezone=True)),
+    Column("last_fired_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Index("ix_scheduled_workflows_due", "next_fire_at", postgresql_where=text("enabled")),
+)

@@ -1,0 +1,99 @@
+"""Control: cancel, timeouts and retry, ending executions with their children."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from durable_celery.store.sql.fragments import wake
+
+# --- Control: cancel, timeouts, retry (not hot; one transaction per call) -------------
+
+END_EXECUTIONS = text(
+    """
+    UPDATE workflow_executions
+    SET status = :status,
+        -- An execution that was asked to cancel keeps the reason it was given.
+        error = CASE WHEN cancel_requested_at IS NOT NULL AND :status = 'cancelled' THEN error
+                     ELSE CAST(:error AS jsonb) END,
+        completed_at = now(),
+        lock_token = NULL, locked_by = NULL, heartbeat_at = NULL, suspended_on = NULL,
+        updated_at = now()
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status IN ('pending', 'running', 'waiting')
+      AND (CAST(:token AS uuid) IS NULL OR lock_token = CAST(:token AS uuid))
+      AND (:include_running OR status <> 'running')
+    RETURNING id
+    """
+)
+"""End live executions as cancelled or timed_out, releasing any claim (fencing out its
+worker). With include_running false, running ones are left to REQUEST_CANCEL. Each row
+is locked by this statement for the rest of the caller's transaction; callers lock the
+executions before their items (DROP_ITEMS_OF), never the other way round."""
+
+REQUEST_CANCEL = text(
+    """
+    UPDATE workflow_executions
+    SET cancel_requested_at = now(), error = CAST(:error AS jsonb), updated_at = now()
+    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'running'
+      AND cancel_requested_at IS NULL
+    RETURNING id
+    """
+)
+"""Ask a running execution to stop at its next step boundary."""
+
+DROP_INPUTS_OF = text(
+    """
+    UPDATE pending_inputs SET status = 'cancelled'
+    WHERE execution_id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'
+    """
+)
+
+DROP_ITEMS_OF = text(
+    """
+    UPDATE step_items SET status = 'cancelled', lock_token = NULL
+    WHERE execution_id = ANY(CAST(:ids AS uuid[]))
+      AND status IN ('queued', 'pending', 'running')
+    """
+)
+
+LIVE_CHILDREN_OF = text(
+    """
+    SELECT id FROM workflow_executions
+    WHERE parent_id = ANY(CAST(:ids AS uuid[])) AND status IN ('pending', 'running', 'waiting')
+    ORDER BY id
+    FOR UPDATE
+    """
+)
+
+WAKE_PARENTS_OF = text(
+    """
+    UPDATE workflow_executions AS p
+    SET """
+    + wake("p")
+    + """
+    FROM workflow_executions AS c
+    WHERE c.id = ANY(CAST(:ids AS uuid[])) AND c.wake_parent AND p.id = c.parent_id
+      AND p.status IN ('pending', 'running', 'waiting')
+    RETURNING p.id, p.queue, p.status
+    """
+)
+"""Children that ended (cancelled, timed out) wake the parents waiting on them."""
+
+LOCK_EXECUTION = text(
+    "SELECT status, queue, workflow FROM workflow_executions WHERE id = :id FOR UPDATE"
+)
+"""Lock one execution's row for the caller's transaction: every control call and signal
+starts here, so they serialise with each other and with the fenced writes of its worker."""
+
+RESUME_FAILED = text(
+    """
+    UPDATE workflow_executions
+    SET status = 'pending', error = NULL, result = NULL, completed_at = NULL,
+        step_attempt = 0, run_at = now(), dispatched_at = now(), compensations = NULL,
+        suspended_on = NULL, fanout_failed = false, cancel_requested_at = NULL,
+        deadline_at = now() + make_interval(secs => :timeout_seconds),
+        updated_at = now()
+    WHERE id = :id AND status IN ('failed', 'timed_out')
+    RETURNING queue
+    """
+)
+"""retry(): resume from the step it failed in; completed outputs stay as recorded."""

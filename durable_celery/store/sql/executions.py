@@ -1,0 +1,232 @@
+"""Executions: start, claim, checkpoint, finish, retry timers, suspension."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from durable_celery.store.sql.fragments import wake
+
+START = text(
+    """
+    INSERT INTO workflow_executions
+        (id, workflow, status, queue, priority, input, current_step, run_at,
+         dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent)
+    VALUES
+        (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
+         coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
+         CASE WHEN :dispatch_now THEN now() END,
+         coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
+             + make_interval(secs => :timeout_seconds),
+         :idempotency_key, :parent_id, :wake_parent)
+    ON CONFLICT (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+)
+"""Insert a pending execution. With a known idempotency key it inserts nothing."""
+
+FIND_BY_IDEMPOTENCY_KEY = text(
+    "SELECT id, queue FROM workflow_executions WHERE workflow = :workflow "
+    "AND idempotency_key = :idempotency_key"
+)
+
+CLAIM = text(
+    """
+    UPDATE workflow_executions AS e
+    SET status = 'running',
+        lock_token = gen_random_uuid(),
+        locked_by = :worker,
+        locked_at = now(),
+        heartbeat_at = now(),
+        started_at = coalesce(e.started_at, now()),
+        step_attempt = e.step_attempt + 1,
+        step_started_at = now(),
+        wake_requested = false,
+        updated_at = now()
+    WHERE e.id = :id AND e.status = 'pending' AND e.run_at <= now()
+    RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
+              e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
+              e.fanout_seq, e.fanout_failed, e.compensations, e.error,
+              e.cancel_requested_at, e.parent_id, e.wake_parent
+    """
+)
+"""Take the claim of one due, pending execution (by id, from its wake-up) and start the
+next attempt of its current step, with a fresh lock token. A row that is running,
+finished or not yet due is not claimed, so duplicate and early wake-ups do nothing.
+
+Unlike the sweeps, which skip locked rows (`FOR UPDATE SKIP LOCKED`) to share batches,
+a claim by id waits for the row's lock and then re-checks the row: every lock on an
+execution row is held for one short statement or transaction (another claim, a
+checkpoint, send_event, cancel, a fan-in), and skipping it would drop the wake-up until
+the poller's grace period re-sends it. Two concurrent claims serialise on the row and
+the second finds it running."""
+
+COMPLETED_STEPS = text(
+    """
+    SELECT step_name, output,
+           row_number() OVER (PARTITION BY step_name ORDER BY sequence DESC) = 1 AS latest
+    FROM step_executions
+    WHERE execution_id = :id AND status = 'completed'
+    ORDER BY sequence
+    """
+)
+"""The completed step runs of an execution, in order, each flagged when it is the latest
+run of its step: `ctx.results`, loop visits (child and wait identities) and the saga's
+compensation plan, read once per claim. Reads committed rows only; no locks."""
+
+_RECORD_STEP = """
+    INSERT INTO step_executions
+        (id, execution_id, step_name, sequence, attempt, status, output, error, logs,
+         started_at, completed_at, duration_ms, worker)
+    SELECT :step_id, fenced.id, :step_name, :sequence, :attempt, :step_status,
+           CAST(:output AS jsonb), CAST(:error AS jsonb), CAST(:logs AS jsonb),
+           :started_at, now(), :duration_ms, :worker
+    FROM fenced
+"""
+
+ADVANCE = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        SET context = CAST(:context AS jsonb),
+            current_step = :next_step,
+            compensations = CAST(:compensations AS jsonb),
+            -- The saga's failure is recorded when it starts, unless a cancel came first.
+            error = CASE WHEN cancel_requested_at IS NOT NULL THEN error
+                         ELSE coalesce(CAST(:execution_error AS jsonb), error) END,
+            step_attempt = 1,
+            step_runs = step_runs + 1,
+            step_started_at = now(),
+            suspended_on = NULL,
+            updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id, cancel_requested_at
+    )
+    """
+    + _RECORD_STEP
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
+)
+"""Checkpoint a completed step and move to the next one, keeping the claim: one
+statement, one transaction. The next step starts inline, with no broker round trip.
+It writes no indexed column, so Postgres can make it a HOT update (the table keeps
+free space per page for that): the seven indexes of the table are not touched.
+It returns a pending cancel request, so a cancelled execution stops at this boundary."""
+
+_WAKE_PARENT = (
+    """
+    woken AS (
+        UPDATE workflow_executions AS p
+        SET """
+    + wake("p")
+    + """
+        FROM fenced
+        WHERE fenced.wake_parent AND p.id = fenced.parent_id
+          AND p.status IN ('pending', 'running', 'waiting')
+        RETURNING p.id, p.queue, p.status
+    )
+"""
+)
+
+FINISH = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        -- A cancel requested during the last step wins: the step is recorded, the
+        -- execution ends cancelled with the cancel's reason.
+        SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                          ELSE :status END,
+            context = CAST(:context AS jsonb),
+            result = CASE WHEN cancel_requested_at IS NOT NULL THEN NULL
+                          ELSE CAST(:result AS jsonb) END,
+            error = CASE WHEN cancel_requested_at IS NOT NULL THEN error
+                         ELSE CAST(:execution_error AS jsonb) END,
+            -- A failed execution keeps the step it failed in, so retry() can resume there.
+            current_step = CASE WHEN :status = 'completed' THEN NULL ELSE current_step END,
+            compensations = NULL,
+            suspended_on = NULL,
+            step_runs = step_runs + 1,
+            completed_at = now(),
+            lock_token = NULL,
+            locked_by = NULL,
+            heartbeat_at = NULL,
+            updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id, parent_id, wake_parent
+    ),
+    """
+    + _WAKE_PARENT
+    + _RECORD_STEP
+    + """ RETURNING (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
+                    (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue
+    """
+)
+"""Record the last step run (completed or failed) and end the execution with `status`,
+releasing the claim, in the same statement. A child started with `run_child` wakes its
+parent in that same statement (or flags it, when the parent is running right now)."""
+
+FAIL_WITHOUT_STEP = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        SET status = 'failed', error = CAST(:error AS jsonb), completed_at = now(),
+            lock_token = NULL, locked_by = NULL, heartbeat_at = NULL, updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id, parent_id, wake_parent
+    ),
+    """
+    + _WAKE_PARENT
+    + """
+    SELECT (SELECT count(*) FROM fenced) AS fenced,
+           (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
+           (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue
+    """
+)
+"""End a claimed execution that cannot run at all (unknown workflow, vanished step). A
+parent waiting on it (run_child) is woken in the same statement, as FINISH does."""
+
+RETRY_LATER = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        SET status = 'pending',
+            run_at = now() + make_interval(secs => :delay_seconds),
+            dispatched_at = NULL,
+            context = CAST(:context AS jsonb),
+            compensations = CAST(:compensations AS jsonb),
+            step_runs = step_runs + 1,
+            lock_token = NULL,
+            locked_by = NULL,
+            heartbeat_at = NULL,
+            updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id, cancel_requested_at
+    )
+    """
+    + _RECORD_STEP
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
+)
+"""Record a failed attempt and release the execution onto a durable timer: the poller
+wakes it at run_at. The attempt counter stays, so the claim that retries increments it:
+the attempt budget survives worker crashes and database restarts."""
+
+SUSPEND = text(
+    """
+    UPDATE workflow_executions
+    SET status = CASE WHEN wake_requested THEN 'pending' ELSE 'waiting' END,
+        run_at = CASE WHEN wake_requested THEN now()
+                      ELSE coalesce(CAST(:wake_at AS timestamptz), 'infinity') END,
+        dispatched_at = CASE WHEN wake_requested THEN now() END,
+        wake_requested = false,
+        suspended_on = :suspended_on,
+        -- Resuming runs the same attempt again; the claim adds the one taken back here.
+        step_attempt = step_attempt - 1,
+        lock_token = NULL,
+        locked_by = NULL,
+        heartbeat_at = NULL,
+        updated_at = now()
+    WHERE id = :id AND lock_token = :token
+    RETURNING status, cancel_requested_at
+    """
+)
+"""Release the claim while the current step waits (a child, and later sleeps and events).
+If what it waits for already happened while it ran (wake_requested), it goes straight
+back to pending instead, so a wake-up can never be lost between check and suspend."""

@@ -1,0 +1,102 @@
+"""Waits recorded by position, the events they consume, and the inputs they ask for."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+# --- Waits: recorded by position, fenced by the claim ------------------------------------
+
+_FENCE = """
+    fence AS (
+        SELECT id FROM workflow_executions WHERE id = :execution_id AND lock_token = :token
+    )
+"""
+
+WAIT_OPEN = text(
+    "WITH"
+    + _FENCE
+    + """,
+    created AS (
+        INSERT INTO step_waits
+            (id, execution_id, step_name, visit, position, kind, names, wake_at, deadline_at)
+        SELECT :wait_id, fence.id, :step_name, :visit, :position, :kind,
+               CAST(:names AS jsonb),
+               coalesce(CAST(:wake_at AS timestamptz),
+                        now() + make_interval(secs => CAST(:sleep_seconds AS double precision))),
+               now() + make_interval(secs => CAST(:timeout_seconds AS double precision))
+        FROM fence
+        ON CONFLICT (execution_id, step_name, visit, position) DO NOTHING
+        RETURNING id, kind, names, status, value, wake_at, deadline_at
+    )
+    SELECT id, kind, names, status, value, wake_at, deadline_at, now() AS now,
+           (SELECT count(*) FROM fence) AS fenced
+    FROM created
+    UNION ALL
+    SELECT id, kind, names, status, value, wake_at, deadline_at, now() AS now,
+           (SELECT count(*) FROM fence) AS fenced
+    FROM step_waits
+    WHERE execution_id = :execution_id AND step_name = :step_name AND visit = :visit
+      AND position = :position
+    """
+)
+"""Find the wait at this position of this run of the step, or record it: the first time a
+wait is reached fixes its timer and deadline, so re-running the step never moves them."""
+
+WAIT_CONSUME_EVENT = text(
+    "WITH"
+    + _FENCE
+    + """,
+    picked AS (
+        SELECT ev.id, ev.name, ev.payload FROM workflow_events AS ev, fence
+        WHERE ev.execution_id = :execution_id AND ev.name = ANY(CAST(:names AS text[]))
+          AND ev.consumed_by IS NULL
+        ORDER BY ev.seq
+        LIMIT 1
+        FOR UPDATE OF ev SKIP LOCKED
+    ),
+    used AS (
+        UPDATE workflow_events AS e SET consumed_by = :wait_id, consumed_at = now()
+        FROM picked WHERE e.id = picked.id
+        RETURNING picked.name, picked.payload
+    )
+    UPDATE step_waits AS w
+    SET value = coalesce(w.value, '{}'::jsonb) || jsonb_build_object(used.name, used.payload)
+    FROM used
+    WHERE w.id = :wait_id
+    RETURNING w.value
+    """
+)
+"""Deliver the oldest buffered event among `names` to a wait, in one statement: the event
+is marked consumed by that wait and its payload recorded in the wait's value."""
+
+WAIT_RESOLVE = text(
+    """
+    UPDATE step_waits SET status = :status, resolved_at = now()
+    WHERE id = :wait_id AND status = 'waiting'
+      AND EXISTS (SELECT 1 FROM workflow_executions
+                  WHERE id = :execution_id AND lock_token = :token)
+    """
+)
+
+INPUT_REQUEST = text(
+    "WITH"
+    + _FENCE
+    + """
+    INSERT INTO pending_inputs
+        (id, execution_id, name, step_name, wait_id, prompt, fields, deadline_at)
+    SELECT :input_id, fence.id, :name, :step_name, :wait_id, :prompt, CAST(:fields AS jsonb),
+           CAST(:deadline_at AS timestamptz)
+    FROM fence
+    ON CONFLICT (wait_id) DO NOTHING
+    """
+)
+"""Record what a human is asked (once per wait)."""
+
+INPUT_EXPIRE = text(
+    """
+    UPDATE pending_inputs SET status = 'timed_out'
+    WHERE wait_id = :wait_id AND status = 'pending'
+    RETURNING id
+    """
+)
+"""An input's deadline passed: close it, unless it was answered a moment ago."""

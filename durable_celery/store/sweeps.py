@@ -1,0 +1,68 @@
+"""The sweeps: due timers and lost wake-ups, expired deadlines, heartbeats, and stale
+claims. Each batch is taken with FOR UPDATE SKIP LOCKED, so several beats share the
+work instead of doubling it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from durable_celery.errors import deadline_record
+from durable_celery.states import ExecutionStatus, WakeTarget
+from durable_celery.store.control import stop_executions
+from durable_celery.store.records import Wakeup
+from durable_celery.store.sql import sweeps as sql
+
+_HEARTBEATS = {WakeTarget.EXECUTION: sql.HEARTBEAT_EXECUTIONS, WakeTarget.ITEM: sql.HEARTBEAT_ITEMS}
+
+
+def expire_deadlines(
+    conn: Connection, grace_seconds: float, batch_size: int
+) -> tuple[int, list[Wakeup]]:
+    """End live executions past their workflow deadline as timed_out, with their children
+    and items; returns how many, and the wake-ups of parents that waited on them."""
+    params = {"grace_seconds": grace_seconds, "batch_size": batch_size}
+    expired = [str(row.id) for row in conn.execute(sql.EXPIRED_DEADLINES, params)]
+    wakeups = stop_executions(
+        conn, expired, ExecutionStatus.TIMED_OUT, deadline_record(), include_running=True
+    )
+    return len(expired), wakeups
+
+
+def dispatch_due(conn: Connection, grace_seconds: float, batch_size: int) -> list[Wakeup]:
+    """Make due executions runnable and mark the wake-ups about to be sent, highest
+    priority first."""
+    rows = conn.execute(
+        sql.DISPATCH_DUE, {"grace_seconds": grace_seconds, "batch_size": batch_size}
+    )
+    by_priority = sorted(rows, key=lambda row: -row.priority)
+    return [Wakeup(str(row.id), row.queue) for row in by_priority]
+
+
+def dispatch_due_items(conn: Connection, grace_seconds: float, batch_size: int) -> list[Wakeup]:
+    rows = conn.execute(
+        sql.DISPATCH_DUE_ITEMS, {"grace_seconds": grace_seconds, "batch_size": batch_size}
+    )
+    return [Wakeup(str(row.id), row.queue, WakeTarget.ITEM) for row in rows]
+
+
+def heartbeat(conn: Connection, target: WakeTarget, claims: list[tuple[str, str]]) -> set[str]:
+    """Refresh the heartbeat of (id, token) claims; returns the ids still held."""
+    if not claims:
+        return set()
+    rows = conn.execute(
+        _HEARTBEATS[target],
+        {"ids": [row_id for row_id, _ in claims], "tokens": [token for _, token in claims]},
+    )
+    return {str(row.id) for row in rows}
+
+
+def recover_stale(conn: Connection, stale_seconds: float, batch_size: int) -> list[Wakeup]:
+    """Give back executions and items whose worker stopped heartbeating (pending, due
+    now), recording each interrupted execution attempt as abandoned."""
+    params = {"stale_seconds": stale_seconds, "batch_size": batch_size}
+    executions = conn.execute(sql.RECOVER_STALE_EXECUTIONS, params).all()
+    items = conn.execute(sql.RECOVER_STALE_ITEMS, params).all()
+    return [Wakeup(str(row.id), row.queue) for row in executions] + [
+        Wakeup(str(row.id), row.queue, WakeTarget.ITEM) for row in items
+    ]

@@ -1,0 +1,148 @@
+"""Waits inside steps: the row of each wait, the events it consumes, the input it asks.
+
+Every function is fenced by the claim; `open_wait` reports a lost claim as None.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from durable_celery.ids import new_id
+from durable_celery.states import WaitKind, WaitStatus
+from durable_celery.store.executions import Fence
+from durable_celery.store.sql import waits as sql
+
+
+@dataclass(frozen=True)
+class WaitRow:
+    id: str
+    kind: WaitKind
+    names: list[str] | None
+    status: WaitStatus
+    value: dict[str, Any] | None
+    wake_at: datetime | None
+    deadline_at: datetime | None
+    now: datetime  # the database's clock, read with the row
+
+    @property
+    def expired(self) -> bool:
+        return self.deadline_at is not None and self.now >= self.deadline_at
+
+
+@dataclass(frozen=True)
+class WaitPlace:
+    """Where a wait stands: the step, the step's visit (loops) and its position among the
+    waits of one run of the step."""
+
+    step_name: str
+    visit: int
+    position: int
+
+
+def open_wait(
+    conn: Connection,
+    fence: Fence,
+    place: WaitPlace,
+    kind: WaitKind,
+    names: list[str] | None,
+    *,
+    wake_at: datetime | None = None,
+    sleep_seconds: float | None = None,
+    timeout_seconds: float | None = None,
+) -> WaitRow | None:
+    """The wait recorded at this place, recording it the first time (which fixes its
+    timer and deadline); None when the claim was lost."""
+    row = conn.execute(
+        sql.WAIT_OPEN,
+        {
+            "execution_id": fence.execution_id,
+            "token": fence.token,
+            "wait_id": new_id(),
+            "step_name": place.step_name,
+            "visit": place.visit,
+            "position": place.position,
+            "kind": kind,
+            "names": None if names is None else json.dumps(names),
+            "wake_at": wake_at,
+            "sleep_seconds": sleep_seconds,
+            "timeout_seconds": timeout_seconds,
+        },
+    ).first()
+    if row is None or not row.fenced:
+        return None
+    return WaitRow(
+        id=str(row.id),
+        kind=WaitKind(row.kind),
+        names=row.names,
+        status=WaitStatus(row.status),
+        value=row.value,
+        wake_at=row.wake_at,
+        deadline_at=row.deadline_at,
+        now=row.now,
+    )
+
+
+def consume_event(
+    conn: Connection, fence: Fence, wait_id: str, names: list[str]
+) -> dict[str, Any] | None:
+    """Give the oldest buffered event among `names` to the wait; its value now, or None
+    when no such event is buffered."""
+    row = conn.execute(
+        sql.WAIT_CONSUME_EVENT,
+        {
+            "execution_id": fence.execution_id,
+            "token": fence.token,
+            "wait_id": wait_id,
+            "names": names,
+        },
+    ).first()
+    return None if row is None else dict(row.value)
+
+
+def resolve_wait(conn: Connection, fence: Fence, wait_id: str, status: WaitStatus) -> None:
+    conn.execute(
+        sql.WAIT_RESOLVE,
+        {
+            "execution_id": fence.execution_id,
+            "token": fence.token,
+            "wait_id": wait_id,
+            "status": status,
+        },
+    )
+
+
+def request_input(
+    conn: Connection,
+    fence: Fence,
+    wait: WaitRow,
+    *,
+    name: str,
+    step_name: str,
+    prompt: str | None,
+    fields: Any,
+) -> None:
+    """Record what a human is asked (once per wait)."""
+    conn.execute(
+        sql.INPUT_REQUEST,
+        {
+            "execution_id": fence.execution_id,
+            "token": fence.token,
+            "input_id": new_id(),
+            "name": name,
+            "step_name": step_name,
+            "wait_id": wait.id,
+            "prompt": prompt,
+            "fields": None if fields is None else json.dumps(fields),
+            "deadline_at": wait.deadline_at,
+        },
+    )
+
+
+def expire_input(conn: Connection, wait_id: str) -> bool:
+    """Close an input whose deadline passed; False when it was answered a moment ago."""
+    return conn.execute(sql.INPUT_EXPIRE, {"wait_id": wait_id}).first() is not None

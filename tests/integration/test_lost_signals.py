@@ -1,0 +1,69 @@
+"""A committed execution is never lost to the broker: a wake-up that was never published,
+or published and lost, is sent again by the poller after its grace period."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import Celery
+from sqlalchemy import text
+
+import durable_celery as dc
+from durable_celery import install
+from durable_celery.config import Settings
+from durable_celery.engine import poll_once
+from durable_celery.runtime import Runtime
+from tests.integration.flows import ThreeSteps
+
+
+def test_start_succeeds_with_the_broker_down_and_the_poller_dispatches_later(
+    runtime, worker, db, caplog, monkeypatch
+):
+    # Celery prefers CELERY_BROKER_URL to the app's own setting: point it at nothing.
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
+    dead = Celery("dead-broker")
+    dead.conf.broker_connection_timeout = 1
+    dead.conf.task_publish_retry_policy = {
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.1,
+        "interval_max": 0.1,
+    }
+    offline = install(dead, database_url=runtime.settings.database_url, workflows=[])
+    try:
+        with caplog.at_level(logging.WARNING, logger="durable_celery"):
+            started = time.monotonic()
+            handle = ThreeSteps.start_durable({"customer": "offline"})
+            assert time.monotonic() - started < 15
+        assert "could not publish the wake-up" in caplog.text
+        assert handle.status() == "pending"  # committed, waiting for someone to notice
+    finally:
+        runtime.activate()
+    assert offline.settings.database_url == runtime.settings.database_url
+
+    # A poller with a short grace period (the default is 10 s) finds and dispatches it.
+    quick = Runtime(
+        runtime.app, Settings(database_url=runtime.settings.database_url, dispatch_grace=0.2)
+    )
+    time.sleep(0.3)  # let the grace period pass: the poller only re-sends older wake-ups
+    assert poll_once(quick) >= 1
+    assert handle.result(timeout=30)["n"] == 3
+
+
+def test_a_wake_up_that_vanished_from_the_broker_is_sent_again(runtime, worker, db):
+    # Written without any wake-up at all, like a publish lost after commit.
+    with runtime.database.begin() as conn:
+        conn.execute(text("SELECT 1"))
+    handle = ThreeSteps.start_durable({"customer": "lost"}, queue="nobody-listens")
+    with runtime.database.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE workflow_executions SET queue = 'default', "
+                "dispatched_at = now() - interval '1 minute' WHERE id = :id"
+            ),
+            {"id": handle.id},
+        )
+    # The session worker's own beat (grace 10 s) re-sends it; no manual wake-up.
+    assert handle.result(timeout=30)["n"] == 3
+    assert dc.get_execution(handle.id).status == "completed"

@@ -1,0 +1,41 @@
+"""Hot queries use the partial indexes on live rows, whatever the finished history."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine
+
+from benchmarks.explain_poller import HOT_QUERIES, explain, fill
+from durable_celery.config import Settings
+from durable_celery.store.migrate import upgrade
+
+EXPECTED_INDEX = {
+    "poller: due executions (DISPATCH_DUE)": "ix_workflow_executions_due",
+    "poller: expired deadlines (EXPIRED_DEADLINES)": "ix_workflow_executions_deadline",
+    "poller: due items (DISPATCH_DUE_ITEMS)": "ix_step_items_due",
+    "claim one execution (CLAIM)": "pk_workflow_executions",
+}
+
+
+@pytest.fixture(scope="module")
+def history_database(request):
+    from tests.integration.conftest import RUN, create_database, drop_database
+
+    name = f"durable_history_{RUN}"
+    url = create_database(name)
+    upgrade(Settings(database_url=url))
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        fill(conn, finished=50_000, live=200)
+    yield engine
+    engine.dispose()
+    drop_database(name)
+
+
+@pytest.mark.parametrize("title", list(HOT_QUERIES))
+def test_hot_query_scans_the_live_rows_index(history_database, title):
+    statement, params = HOT_QUERIES[title]
+    with history_database.connect() as conn:
+        plan = explain(conn, statement, params, analyze=False)
+    assert f"Index Scan using {EXPECTED_INDEX[title]}" in plan, plan
+    assert "Seq Scan on workflow_executions" not in plan, plan
