@@ -58,25 +58,25 @@ def run_demo(
             handles.append((order["order_id"], handle))
             print(f"started   {order['order_id']} as execution {handle.id}")
         ok = _follow(handles, worker, timeout)
-        ok = ok and _expense(timeout)
+        ok = ok and _expense(runtime, timeout)
     print("\nInspect them with: durable-celery list / durable-celery show <id>")
     return 0 if ok else 1
 
 
-def _expense(timeout: float) -> bool:
+def _expense(runtime: Runtime, timeout: float) -> bool:
     """An expense that waits for a human approval, then for an event."""
     from workflows.examples import ExpenseApproval
 
     print("\nexpense   waits for a manager's approval, then for the receipt")
     handle = ExpenseApproval.start_durable({"employee": "ada", "amount": 120})
     deadline = time.monotonic() + timeout
-    while not list_pending_inputs(execution_id=handle.id):
+    while not list_pending_inputs(execution_id=handle.id, runtime=runtime):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
-    (asked,) = list_pending_inputs(execution_id=handle.id)
+    (asked,) = list_pending_inputs(execution_id=handle.id, runtime=runtime)
     print(f"  asking    {asked.prompt} (status {handle.status()}, no worker held)")
-    provide_input(handle.id, "approval", {"approved": True, "note": "fine"})
+    provide_input(handle.id, "approval", {"approved": True, "note": "fine"}, runtime=runtime)
     print("  answered  approved")
     while handle.execution(include_steps=False).current_step != "collect_receipt" or (
         handle.status() is not ExecutionStatus.WAITING
@@ -84,7 +84,12 @@ def _expense(timeout: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
-    send_event(handle.id, "receipt_uploaded", {"url": "https://receipts.example/123.pdf"})
+    send_event(
+        handle.id,
+        "receipt_uploaded",
+        {"url": "https://receipts.example/123.pdf"},
+        runtime=runtime,
+    )
     print("  event     receipt_uploaded sent")
     result = handle.result(timeout=timeout)
     print(f"result    expense    {handle.status():<9} {result}")

@@ -69,7 +69,7 @@ class WorkflowFailed(DurableError):
         message = self.error.get("message", "")
         step = self.error.get("step")
         where = f" in step {step!r}" if step else ""
-        saga = f" ({status})" if status is not ExecutionStatus.FAILED else ""
+        saga = f" ({status})" if status != ExecutionStatus.FAILED else ""
         super().__init__(f"execution {execution_id} failed{where}{saga}: {kind}: {message}")
 
 

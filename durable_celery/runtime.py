@@ -21,8 +21,10 @@ from sqlalchemy import Engine
 from durable_celery.config import Settings, bundled_celery_config, database_url_configured
 from durable_celery.errors import ConfigurationError
 from durable_celery.states import WakeTarget
+from durable_celery.store import executions
 from durable_celery.store.codec import Codec
-from durable_celery.store.connections import engine_for
+from durable_celery.store.connections import autocommit, engine_for
+from durable_celery.store.executions import NewExecution
 from durable_celery.store.records import Wakeup
 
 logger = logging.getLogger("durable_celery")
@@ -68,6 +70,15 @@ class Runtime:
         for module in self.settings.workflow_modules:
             importlib.import_module(module)
         self._workflows_imported = True
+
+    def start(self, new: NewExecution) -> str:
+        """Insert an execution on its own and publish its wake-up once committed; returns
+        its id (or the id of the execution its idempotency key already names). One
+        statement in autocommit: one round trip instead of BEGIN, INSERT, COMMIT."""
+        with autocommit(self.database) as conn:
+            started = executions.start(conn, new, self.codec)
+        self.publish(started.wakeup(new))
+        return started.id
 
     def publish(self, wakeups: Iterable[Wakeup]) -> None:
         """Publish one wake-up message per execution or item. A failure is logged, never

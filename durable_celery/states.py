@@ -25,7 +25,8 @@ class ExecutionStatus(StrEnum):
 
     @property
     def live(self) -> bool:
-        return self in LIVE_STATUSES
+        """Not finished: pending, running, waiting, or compensating (reported only)."""
+        return self in LIVE_STATUSES or self is ExecutionStatus.COMPENSATING
 
     @property
     def finished(self) -> bool:
@@ -35,6 +36,7 @@ class ExecutionStatus(StrEnum):
 STORED_EXECUTION_STATUSES = tuple(
     s for s in ExecutionStatus if s is not ExecutionStatus.COMPENSATING
 )
+# The stored live statuses (those the partial indexes and the SQL name).
 LIVE_STATUSES = frozenset(
     {ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.WAITING}
 )

@@ -18,8 +18,7 @@ from durable_celery.dsl import Workflow, get_workflow, use_starter
 from durable_celery.errors import InvalidOption
 from durable_celery.runtime import Runtime, current_runtime
 from durable_celery.store import executions
-from durable_celery.store.connections import autocommit
-from durable_celery.store.transactions import publish_after_commit
+from durable_celery.store.after_commit import publish_after_commit
 from durable_celery.time import Duration
 
 
@@ -77,11 +76,7 @@ def start_execution(
         idempotency_key=idempotency_key,
     )
     if session is None:
-        # One statement, so autocommit: one round trip instead of BEGIN, INSERT, COMMIT.
-        with autocommit(runtime.database) as conn:
-            started = executions.start(conn, new, runtime.codec)
-        runtime.publish(started.wakeup(new))
-        return ExecutionHandle(started.id, runtime)
+        return ExecutionHandle(runtime.start(new), runtime)
     if not isinstance(session, (Session, Connection)):
         raise InvalidOption(
             f"session must be a SQLAlchemy Session or Connection, got {type(session).__name__}"

@@ -14,12 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 from durable_celery.checks import check_queue
 from durable_celery.dsl.steps import StepKind, StepSpec, literal_targets
-from durable_celery.errors import (
-    ConfigurationError,
-    InvalidOption,
-    UnknownWorkflow,
-    WorkflowDefinitionError,
-)
+from durable_celery.errors import InvalidOption, UnknownWorkflow, WorkflowDefinitionError
 from durable_celery.states import ExecutionStatus
 from durable_celery.time import Duration, to_timedelta
 
@@ -171,8 +166,9 @@ class Workflow:
     ) -> ExecutionRef:
         """Persist a new execution of this workflow and wake a worker for it. `session`: a
         SQLAlchemy Session or Connection whose transaction the start joins."""
-        if _starter is None:
-            raise ConfigurationError("import durable_celery to start workflows")
+        # The client registers itself when durable_celery is imported, which importing
+        # any of its modules does.
+        assert _starter is not None
         return _starter(
             cls,
             input,

@@ -18,7 +18,7 @@ from durable_celery.errors import ChildWorkflowFailed
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus, Suspension
 from durable_celery.store import executions, queries
-from durable_celery.store.connections import autocommit, reading
+from durable_celery.store.connections import reading
 
 
 class StepChildren:
@@ -51,15 +51,13 @@ class StepChildren:
             wake_parent=wait,
         )
         # Committed at once: the child runs on its own, whatever becomes of this step.
-        with autocommit(self.runtime.database) as conn:
-            started = executions.start(conn, new, self.runtime.codec)
-        self.runtime.publish(started.wakeup(new))
+        child_id = self.runtime.start(new)
         if not wait:
-            return started.id
+            return child_id
         with reading(self.runtime.database) as conn:
-            child_outcome = queries.outcome(conn, started.id)
+            child_outcome = queries.outcome(conn, child_id)
         if child_outcome.status is ExecutionStatus.COMPLETED:
             return child_outcome.result
         if child_outcome.status.finished:
-            raise ChildWorkflowFailed(started.id, child_outcome.status, child_outcome.error)
+            raise ChildWorkflowFailed(child_id, child_outcome.status, child_outcome.error)
         raise Suspend(Suspension.CHILD)

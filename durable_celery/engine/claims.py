@@ -16,7 +16,7 @@ from durable_celery.runtime import Runtime
 from durable_celery.states import WakeTarget
 from durable_celery.store.connections import autocommit, is_disconnect
 
-logger = logging.getLogger("durable_celery.claims")
+logger = logging.getLogger("durable_celery.executor")
 
 
 class Claim(Protocol):

@@ -48,7 +48,7 @@ def fan_out(
     raise Suspend(Suspension.FANOUT, wakeups=wakeups)
 
 
-def collect(conn: Connection, spec: StepSpec, claim: ClaimedExecution) -> Any:
+def collect(conn: Connection, claim: ClaimedExecution, spec: StepSpec) -> Any:
     """The step's output once its items have finished. A fail_fast failure raises
     FanoutFailed; with on_error="continue" a failed item's entry is its error."""
     assert claim.fanout_seq is not None

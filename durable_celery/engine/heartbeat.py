@@ -17,17 +17,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from weakref import WeakKeyDictionary
 
+from durable_celery.config import Settings
 from durable_celery.runtime import Runtime
 from durable_celery.states import WakeTarget
 from durable_celery.store import sweeps
-from durable_celery.store.connections import transaction
+from durable_celery.store.connections import engine_for, transaction
 
 logger = logging.getLogger("durable_celery.heartbeat")
 
 
 class Heartbeat:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, settings: Settings) -> None:
+        # Settings, not the runtime: the registry below must not keep runtimes alive.
+        self.settings = settings
         self.pid = os.getpid()
         self._held: dict[tuple[WakeTarget, str], str] = {}
         self._lost: set[tuple[WakeTarget, str]] = set()
@@ -59,7 +61,7 @@ class Heartbeat:
             held = dict(self._held)
         if not held:
             return
-        with transaction(self.runtime.database) as conn:
+        with transaction(engine_for(self.settings)) as conn:
             for kind in WakeTarget:
                 claims = [(row_id, token) for (k, row_id), token in held.items() if k == kind]
                 alive = sweeps.heartbeat(conn, kind, claims)
@@ -82,7 +84,7 @@ class Heartbeat:
         self._thread.start()
 
     def _run(self) -> None:
-        interval = self.runtime.settings.heartbeat_interval
+        interval = self.settings.heartbeat_interval
         while not self._wake.wait(interval):
             try:
                 self.beat()
@@ -98,5 +100,5 @@ def heartbeat_for(runtime: Runtime) -> Heartbeat:
     """The heartbeat of this runtime in this process (a forked child gets its own)."""
     current = _heartbeats.get(runtime)
     if current is None or current.pid != os.getpid():
-        current = _heartbeats[runtime] = Heartbeat(runtime)
+        current = _heartbeats[runtime] = Heartbeat(runtime.settings)
     return current

@@ -196,7 +196,7 @@ class ExecutionRun:
     def _call(self, spec: StepSpec, resuming_fanout: bool) -> Any:
         if spec.is_fanout:
             if resuming_fanout:
-                return fanout.collect(self.conn, spec, self.claim)
+                return fanout.collect(self.conn, self.claim, spec)
             return fanout.fan_out(self.conn, self.claim, spec, self.ctx, self.step_runs, self.codec)
         seconds, limit = limit_for(spec.timeout, self.claim.deadline_at)
         with time_limit(seconds, limit):
@@ -270,7 +270,9 @@ class ExecutionRun:
         if isinstance(decision, outcomes.Fail):
             if decision.status is ExecutionStatus.COMPENSATION_FAILED:
                 error = {**(self.failure or {}), "compensation_error": error}
-            ending = Finish(decision.status, self.checkpointed_context, None, encode_record(error))
+            ending = Finish(
+                decision.status, self.checkpointed_context, None, encode_record(error, "error")
+            )
             self._checkpoint(run, ending)
             return decision.status
         # The saga: record the failure, then run the undo steps inline, newest first,

@@ -16,6 +16,7 @@ from durable_celery.store import sweeps
 from durable_celery.store.connections import retry_on_disconnect, transaction
 
 logger = logging.getLogger("durable_celery.poller")
+recovery_logger = logging.getLogger("durable_celery.recovery")
 
 
 def poll_once(runtime: Runtime) -> int:
@@ -52,7 +53,7 @@ def _recover(runtime: Runtime) -> int:
         wakeups = sweeps.recover_stale(conn, settings.stale_lock_timeout, settings.poll_batch_size)
     if wakeups:
         items = sum(1 for wakeup in wakeups if wakeup.target is WakeTarget.ITEM)
-        logger.warning(
+        recovery_logger.warning(
             "recovered %d executions and %d items from workers that stopped heartbeating",
             len(wakeups) - items,
             items,

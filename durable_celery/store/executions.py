@@ -70,6 +70,7 @@ class NewExecution:
     idempotency_key: str | None
     parent_id: str | None = None
     wake_parent: bool = False
+    dispatch_now: bool = True  # due at once; else the poller wakes it at its time
 
     @classmethod
     def of(
@@ -96,6 +97,9 @@ class NewExecution:
         if delay is not None and run_at is not None:
             raise InvalidOption("give either delay or run_at, not both")
         timeout = workflow.timeout_delta()
+        if run_at is not None:
+            run_at = require_aware(run_at, "run_at")
+        delay_seconds = 0.0 if delay is None else to_timedelta(delay, "delay").total_seconds()
         return cls(
             id=new_id(),
             workflow=workflow.name,
@@ -103,20 +107,14 @@ class NewExecution:
             input=input,
             queue=check_queue(workflow.queue if queue is None else queue),
             priority=check_priority(priority),
-            run_at=None if run_at is None else require_aware(run_at, "run_at"),
-            delay_seconds=0.0 if delay is None else to_timedelta(delay, "delay").total_seconds(),
+            run_at=run_at,
+            delay_seconds=delay_seconds,
             timeout_seconds=None if timeout is None else timeout.total_seconds(),
             idempotency_key=check_idempotency_key(idempotency_key),
             parent_id=parent_id,
             wake_parent=wake_parent,
+            dispatch_now=run_at <= datetime.now(UTC) if run_at is not None else delay_seconds == 0,
         )
-
-    @property
-    def dispatch_now(self) -> bool:
-        """Whether it is due at once (else the poller wakes it at its time)."""
-        if self.run_at is not None:
-            return self.run_at <= datetime.now(UTC)
-        return self.delay_seconds == 0
 
 
 @dataclass(frozen=True)

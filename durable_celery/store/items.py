@@ -80,8 +80,8 @@ class ClaimedItem:
     value: Any
     attempt: int
 
-    @property
-    def fence(self) -> dict[str, Any]:
+    def params(self) -> dict[str, Any]:
+        """The fence of every write for this item: its id and lock token."""
         return {"id": self.id, "token": self.token}
 
 
@@ -132,13 +132,13 @@ def parent_of(conn: Connection, item: ClaimedItem) -> ItemParent | None:
 
 
 def drop_item(conn: Connection, item: ClaimedItem) -> None:
-    conn.execute(sql.ITEM_DROP, item.fence)
+    conn.execute(sql.ITEM_DROP, item.params())
 
 
 def retry_item(conn: Connection, item: ClaimedItem, error: str, delay_seconds: float) -> None:
     """A failed attempt waits on a durable timer; the item keeps its concurrency slot."""
     conn.execute(
-        sql.ITEM_RETRY_LATER, {**item.fence, "error": error, "delay_seconds": delay_seconds}
+        sql.ITEM_RETRY_LATER, {**item.params(), "error": error, "delay_seconds": delay_seconds}
     )
 
 
@@ -158,7 +158,7 @@ def finish_item(conn: Connection, item: ClaimedItem, end: ItemEnd) -> list[Wakeu
     row = conn.execute(
         sql.ITEM_FINISH,
         {
-            **item.fence,
+            **item.params(),
             "status": end.status,
             "output": end.output,
             "error": end.error,

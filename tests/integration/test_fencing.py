@@ -107,7 +107,7 @@ def test_heartbeats_refresh_held_claims_and_notice_lost_ones(runtime, db):
     with runtime.database.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         claimed = claim(conn, handle.id, "test-worker")
     assert claimed is not None
-    heartbeat = Heartbeat(runtime)
+    heartbeat = Heartbeat(runtime.settings)
 
     def age() -> float:
         db.rollback()

@@ -83,35 +83,38 @@ def test_executions_table_leaves_room_for_hot_checkpoints(empty_database):
     assert options == ["fillfactor=70"]
 
 
-def test_the_built_wheel_ships_the_migrations(tmp_path):
-    """`durable-celery migrate` must work from an installed package, not only a checkout."""
+def test_the_built_wheel_ships_every_module_and_the_migrations(tmp_path):
+    """`durable-celery migrate` must work from an installed package, not only a checkout,
+    and every subpackage must be listed in pyproject.toml."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
     from tests.integration.conftest import ROOT
 
+    # A copy without build/ leftovers of earlier layouts, which setuptools would ship.
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__"),
+    )
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--quiet",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), source],
         check=True,
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("durable_celery-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "durable_celery").rglob("*.py")
+    }
+    assert modules <= names
     assert {
         "durable_celery/migrations/env.py",
         "durable_celery/migrations/script.py.mako",
         "durable_celery/migrations/versions/0001_initial_schema.py",
         "durable_celery/py.typed",
-        "durable_celery/sql/executions.py",
+        "durable_celery/store/sql/executions.py",
     } <= names

@@ -46,6 +46,8 @@ DROP_INPUTS_OF = text(
     WHERE execution_id = ANY(CAST(:ids AS uuid[])) AND status = 'pending'
     """
 )
+"""Close the open inputs of executions that ended. Runs after END_EXECUTIONS in the same
+transaction, so the executions are locked first."""
 
 DROP_ITEMS_OF = text(
     """
@@ -54,6 +56,9 @@ DROP_ITEMS_OF = text(
       AND status IN ('queued', 'pending', 'running')
     """
 )
+"""Cancel the items of executions that ended, fencing out their workers (the token is
+cleared). Runs after END_EXECUTIONS locked the executions: every writer locks an
+execution before its items, except ITEM_FINISH, which locks its one item first."""
 
 LIVE_CHILDREN_OF = text(
     """
@@ -63,6 +68,8 @@ LIVE_CHILDREN_OF = text(
     FOR UPDATE
     """
 )
+"""Lock the live children of executions that ended or were asked to stop, in id order
+(so two cascades lock them in the same order), to cancel them in the same transaction."""
 
 WAKE_PARENTS_OF = text(
     """

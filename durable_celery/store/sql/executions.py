@@ -25,9 +25,11 @@ START = text(
 """Insert a pending execution. With a known idempotency key it inserts nothing."""
 
 FIND_BY_IDEMPOTENCY_KEY = text(
-    "SELECT id, queue FROM workflow_executions WHERE workflow = :workflow "
+    "SELECT id FROM workflow_executions WHERE workflow = :workflow "
     "AND idempotency_key = :idempotency_key"
 )
+"""The execution an idempotency key already names (after START inserted nothing): the
+partial unique index makes a concurrent START wait, so this finds it committed."""
 
 CLAIM = text(
     """
@@ -46,7 +48,7 @@ CLAIM = text(
     RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
               e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
               e.fanout_seq, e.fanout_failed, e.compensations, e.error,
-              e.cancel_requested_at, e.parent_id, e.wake_parent
+              e.cancel_requested_at
     """
 )
 """Take the claim of one due, pending execution (by id, from its wake-up) and start the
@@ -62,15 +64,19 @@ the second finds it running."""
 
 COMPLETED_STEPS = text(
     """
-    SELECT step_name, output,
-           row_number() OVER (PARTITION BY step_name ORDER BY sequence DESC) = 1 AS latest
-    FROM step_executions
-    WHERE execution_id = :id AND status = 'completed'
+    SELECT step_name, latest, CASE WHEN latest THEN output END AS output
+    FROM (
+        SELECT step_name, sequence, output,
+               row_number() OVER (PARTITION BY step_name ORDER BY sequence DESC) = 1 AS latest
+        FROM step_executions
+        WHERE execution_id = :id AND status = 'completed'
+    ) AS runs
     ORDER BY sequence
     """
 )
 """The completed step runs of an execution, in order, each flagged when it is the latest
-run of its step: `ctx.results`, loop visits (child and wait identities) and the saga's
+run of its step, with the output of the latest runs only (a loop's earlier outputs stay
+in the database): `ctx.results`, loop visits (child and wait identities) and the saga's
 compensation plan, read once per claim. Reads committed rows only; no locks."""
 
 _RECORD_STEP = """

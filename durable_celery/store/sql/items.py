@@ -48,6 +48,8 @@ FANOUT_RESULTS = text(
     ORDER BY item_index
     """
 )
+"""The items of one fan-out in item order, read when the execution resumes after its
+last item finished. No locks: the items of a finished fan-out no longer change."""
 
 ITEM_CLAIM = text(
     """
@@ -67,6 +69,8 @@ ITEM_PARENT = text(
     FROM workflow_executions WHERE id = :id
     """
 )
+"""What an item needs of its execution (its input, context and deadline), and whether it
+still waits for this fan-out. No lock: the fan-in (ITEM_FINISH) re-checks under lock."""
 
 ITEM_FINISH = text(
     """

@@ -12,6 +12,8 @@ INSERT_EVENT = text(
     VALUES (:event_id, :id, :name, CAST(:payload AS jsonb))
     """
 )
+"""Buffer an event for an execution, in arrival order (`seq`). The caller holds the
+execution's row lock (LOCK_EXECUTION), so it cannot end meanwhile."""
 
 WAKE_FOR_SIGNAL = text(
     """
@@ -63,3 +65,4 @@ OPEN_INPUT_NAMES = text(
     "SELECT name FROM pending_inputs WHERE execution_id = :id AND status = 'pending' "
     "ORDER BY created_at"
 )
+"""The inputs an execution asks for, to name them when another one is answered."""

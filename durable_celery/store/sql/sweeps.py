@@ -78,6 +78,7 @@ HEARTBEAT_ITEMS = text(
     RETURNING i.id
     """
 )
+"""HEARTBEAT_EXECUTIONS for fan-out items."""
 
 RECOVER_STALE_EXECUTIONS = text(
     """

@@ -77,6 +77,7 @@ WAIT_RESOLVE = text(
                   WHERE id = :execution_id AND lock_token = :token)
     """
 )
+"""Mark a wait resolved or timed out, only while the claim holds and the wait is open."""
 
 INPUT_REQUEST = text(
     "WITH"
