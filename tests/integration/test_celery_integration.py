@@ -5,13 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from celery import Celery
 
 import durable_celery as dc
 from durable_celery import install
-from durable_celery.config import Settings
-from durable_celery.errors import ConfigurationError
 from durable_celery.runtime import ITEM_TASK, POLL_TASK, RECOVER_TASK, WAKE_TASK
 from durable_celery.testing import WorkerProcess
 from tests.integration.conftest import ROOT
@@ -59,33 +56,6 @@ def test_install_registers_tasks_beat_schedule_and_settings(runtime):
         assert "tests.integration.flows" in app.conf.include
     finally:
         runtime.activate()  # give the session its runtime back
-
-
-def test_settings_precedence_argument_then_config_then_environment(monkeypatch):
-    monkeypatch.setenv("DURABLE_POLL_INTERVAL", "7")
-    monkeypatch.setenv("DURABLE_STALE_LOCK_TIMEOUT", "600")
-    settings = Settings.resolve({"durable_poll_interval": 3}, heartbeat_interval=5)
-    assert settings.poll_interval == 3.0
-    assert settings.stale_lock_timeout == 600.0
-    assert settings.heartbeat_interval == 5.0
-    monkeypatch.setenv("DURABLE_WORKFLOW_MODULES", "a.b, c.d")
-    assert Settings.resolve().workflow_modules == ("a.b", "c.d")
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"database_url": "mysql://x/y"}, "must point at PostgreSQL"),
-        ({"schema": "bad-name; drop"}, "plain SQL identifier"),
-        ({"poll_interval": 0}, "must be > 0"),
-        ({"poll_interval": "fast"}, "must be a number"),
-        ({"heartbeat_interval": 400}, "must be shorter than"),
-        ({"max_payload_bytes": 0}, "whole number >= 1"),
-    ],
-)
-def test_bad_settings_are_configuration_errors(overrides, message):
-    with pytest.raises(ConfigurationError, match=message):
-        Settings.resolve({}, **overrides)
 
 
 def test_bundled_app_reads_celeryconfig_and_environment():
