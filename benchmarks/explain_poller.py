@@ -73,15 +73,15 @@ def explain(
 HOT_QUERIES = {
     "poller: due executions (DISPATCH_DUE)": (
         sweeps.DISPATCH_DUE.text,
-        {"grace_seconds": 10.0, "batch_size": 500},
+        {"grace_seconds": 10.0, "backoff_max": 600.0, "batch_size": 500},
     ),
     "poller: expired deadlines (EXPIRED_DEADLINES)": (
         sweeps.EXPIRED_DEADLINES.text,
-        {"grace_seconds": 10.0, "batch_size": 500},
+        {"grace_seconds": 10.0, "backoff_max": 600.0, "batch_size": 500},
     ),
     "poller: due items (DISPATCH_DUE_ITEMS)": (
         sweeps.DISPATCH_DUE_ITEMS.text,
-        {"grace_seconds": 10.0, "batch_size": 500},
+        {"grace_seconds": 10.0, "backoff_max": 600.0, "batch_size": 500},
     ),
     "claim one execution (CLAIM)": (
         executions.CLAIM.text,

@@ -5,14 +5,18 @@ or recorded twice.
 
 Runs worker subprocesses (`celery -A durable_celery worker`) on a queue of their own plus
 a maintenance worker with the beat (poller and stale recovery, never killed), submits
-a mix of workflows (plain steps, retries, sleeps, events, each) at a steady rate, and
-SIGKILLs a random worker every few seconds, restarting it at once. When time is up it
-stops killing, waits for every execution to finish, and checks:
+a mix of workflows at a steady rate, and SIGKILLs a random worker every few seconds,
+restarting it at once. The mix: plain steps, retries, sleeps, events and `each`, and
+failures that are hard to record (an output, a log line and an error message that
+PostgreSQL cannot store as they are, a 5 MB error message, fan-outs cancelled while their
+items run). When time is up it stops killing, waits for every execution to end, and
+checks:
 
-- every execution completed (none lost, none failed);
-- every step of every execution has exactly one completed step row (none recorded twice);
-- every fan-out item completed, exactly once (one row per item, status completed);
-- the outputs are the expected ones.
+- every execution ended, none is left pending, running or waiting;
+- the plain ones completed, and every step of each has exactly one completed step row;
+- every fan-out item of `each` completed, exactly once; the outputs are the expected ones;
+- the hard ones ended as they must, recorded: failed with InvalidPayload or their own
+  (sanitised, cut) error, or cancelled with no item left queued, pending or running.
 """
 
 from __future__ import annotations
@@ -37,20 +41,31 @@ SOAK_SETTINGS = {
     "DURABLE_DISPATCH_GRACE": "3",
     "DURABLE_MAINTENANCE_QUEUE": "soak-maintenance",
 }
+# The workflows that must complete, and the steps each records exactly once.
 EXPECTED_STEPS = {
     "soak.steps": {"a", "b", "c", "d"},
     "soak.retry": {"flaky", "after"},
     "soak.sleep": {"nap", "after"},
     "soak.event": {"wait", "after"},
     "soak.each": {"square", "total"},
+    "soak.unstorable_logs": {"log"},
 }
+# The workflows that must fail, recorded, with an error of this type.
+EXPECTED_FAILURES = {
+    "soak.unstorable_output": "durable_celery.errors.InvalidPayload",
+    "soak.unstorable_error": "ValueError",
+    "soak.huge_error": "ValueError",
+}
+CANCELLED = "soak.cancelled_fan_out"  # cancelled while its items run (or completed first)
 
 
 @dataclass
 class Report:
     seconds: float
     executions: Counter[str] = field(default_factory=Counter)
+    endings: Counter[str] = field(default_factory=Counter)
     kills: int = 0
+    cancels: int = 0
     abandoned: int = 0
     recorded_steps: int = 0
     items: int = 0
@@ -67,12 +82,19 @@ class Report:
             f"      {self.recorded_steps} completed step rows, {self.items} items, "
             f"{self.abandoned} attempts abandoned by killed workers and run again"
         )
+        print(
+            f"      endings: {', '.join(f'{k} {v}' for k, v in sorted(self.endings.items()))}; "
+            f"{self.cancels} cancels sent during fan-outs"
+        )
         if self.problems:
             print(f"FAILED: {len(self.problems)} problems")
             for problem in self.problems[:20]:
                 print(f"  - {problem}")
         else:
-            print("OK: every execution completed; every step and item recorded exactly once")
+            print(
+                "OK: every execution ended as expected and recorded; every step and item "
+                "recorded exactly once; no item left behind"
+            )
 
 
 def run(
@@ -92,8 +114,9 @@ def run(
     os.environ.update(SOAK_SETTINGS)
     import redis
 
-    from benchmarks.workloads import SOAK_WORKFLOWS, SoakEvent
-    from durable_celery.client import send_event
+    from benchmarks.workloads import SOAK_WORKFLOWS, SoakCancelledFanOut, SoakEvent
+    from durable_celery.client import cancel, send_event
+    from durable_celery.errors import ExecutionStateError
     from durable_celery.runtime import current_runtime
     from durable_celery.store.migrate import upgrade
     from durable_celery.testing import WorkerProcess
@@ -115,6 +138,7 @@ def run(
     pool = [worker(i) for i in range(workers)]
     started: list[tuple[str, str]] = []
     events_due: list[tuple[float, str]] = []
+    cancels_due: list[tuple[float, str]] = []
     begin = time.monotonic()
     next_kill = begin + kill_every
     try:
@@ -125,10 +149,19 @@ def run(
             started.append((handle.id, workflow.name))
             if workflow is SoakEvent:
                 events_due.append((time.monotonic() + rng.uniform(0.1, 3.0), handle.id))
+            if workflow is SoakCancelledFanOut:
+                cancels_due.append((time.monotonic() + rng.uniform(0.1, 2.0), handle.id))
             now = time.monotonic()
             for due, execution_id in [e for e in events_due if e[0] <= now]:
                 send_event(execution_id, "go", {"at": due})
                 events_due.remove((due, execution_id))
+            for due, execution_id in [c for c in cancels_due if c[0] <= now]:
+                cancels_due.remove((due, execution_id))
+                try:
+                    cancel(execution_id, reason="soak")
+                    report.cancels += 1
+                except ExecutionStateError:
+                    pass  # it finished first
             if now >= next_kill:
                 victim = rng.randrange(len(pool))
                 pool[victim].kill()
@@ -166,15 +199,16 @@ def _check(runtime, started: list[tuple[str, str]], report: Report) -> None:  # 
     ids = [execution_id for execution_id, _ in started]
     report.executions = Counter(name for _, name in started)
     with runtime.database.connect() as conn:
-        statuses = dict(
-            conn.execute(
+        statuses = {
+            row.id: (row.status, row.error)
+            for row in conn.execute(
                 text(
-                    "SELECT id::text, status FROM workflow_executions "
+                    "SELECT id::text AS id, status, error FROM workflow_executions "
                     "WHERE id = ANY(CAST(:ids AS uuid[]))"
                 ),
                 {"ids": ids},
-            ).all()
-        )
+            )
+        }
         completed = conn.execute(
             text(
                 "SELECT execution_id::text, step_name, count(*) FROM step_executions "
@@ -193,7 +227,9 @@ def _check(runtime, started: list[tuple[str, str]], report: Report) -> None:  # 
         ).scalar_one()
         items = conn.execute(
             text(
-                "SELECT execution_id::text, count(*), count(*) FILTER (WHERE status = 'completed') "
+                "SELECT execution_id::text, count(*), "
+                "count(*) FILTER (WHERE status = 'completed'), "
+                "count(*) FILTER (WHERE status IN ('queued', 'pending', 'running')) "
                 "FROM step_items WHERE execution_id = ANY(CAST(:ids AS uuid[])) GROUP BY 1"
             ),
             {"ids": ids},
@@ -211,9 +247,23 @@ def _check(runtime, started: list[tuple[str, str]], report: Report) -> None:  # 
     for execution_id, step_name, count in completed:
         steps[execution_id][step_name] = count
         report.recorded_steps += count
-    items_by_execution = {row[0]: (row[1], row[2]) for row in items}
+    items_by_execution = {row[0]: (row[1], row[2], row[3]) for row in items}
     for execution_id, name in started:
-        status = statuses.get(execution_id)
+        status, error = statuses.get(execution_id, (None, None))
+        report.endings[str(status)] += 1
+        total, done, left = items_by_execution.get(execution_id, (0, 0, 0))
+        report.items += done
+        if name in EXPECTED_FAILURES:
+            kind = (error or {}).get("type")
+            if status != "failed" or kind != EXPECTED_FAILURES[name]:
+                report.problems.append(f"{name} {execution_id} ended {status} ({kind})")
+            elif len((error or {}).get("message", "")) > 70_000:
+                report.problems.append(f"{name} {execution_id}: error message not cut")
+            continue
+        if name == CANCELLED:
+            if status not in ("cancelled", "completed") or left:
+                report.problems.append(f"{name} {execution_id} ended {status}, {left} items left")
+            continue
         if status != "completed":
             report.problems.append(f"{name} {execution_id} ended {status}")
             continue
@@ -221,8 +271,6 @@ def _check(runtime, started: list[tuple[str, str]], report: Report) -> None:  # 
         if set(recorded) != EXPECTED_STEPS[name] or set(recorded.values()) != {1}:
             report.problems.append(f"{name} {execution_id} recorded steps {dict(recorded)}")
         if name == "soak.each":
-            total, done = items_by_execution.get(execution_id, (0, 0))
-            report.items += done
             if (total, done) != (8, 8):
                 report.problems.append(f"{execution_id}: {done}/{total} items completed")
             if results[execution_id] != sum(i * i for i in range(8)):
@@ -249,7 +297,23 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("SOAK_BROKER_URL", "redis://127.0.0.1:6379/10"),
         help="a Redis database of its own: it is flushed at the start",
     )
+    parser.add_argument(
+        "--private-servers",
+        action="store_true",
+        help="run on a throwaway PostgreSQL cluster and redis-server of its own (tests/servers.py)",
+    )
     args = parser.parse_args(argv)
+    if args.private_servers:
+        from tests.servers import PrivatePostgres, PrivateRedis
+
+        with PrivatePostgres() as postgres, PrivateRedis() as broker:
+            args.database = f"{postgres.server_url}/durable_soak"
+            args.broker = broker.url(0)
+            return _run_and_report(args)
+    return _run_and_report(args)
+
+
+def _run_and_report(args: argparse.Namespace) -> int:
     report = run(
         args.minutes * 60,
         workers=args.workers,

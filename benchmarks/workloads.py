@@ -139,4 +139,67 @@ class SoakEach(Workflow):
         return sum(ctx.results["square"])
 
 
-SOAK_WORKFLOWS = [SoakSteps, SoakRetry, SoakSleep, SoakEvent, SoakEach]
+class SoakUnstorableOutput(Workflow):
+    """Returns what jsonb cannot store: must end failed with InvalidPayload, recorded."""
+
+    name = "soak.unstorable_output"
+
+    @step
+    def half_a_pair(ctx: StepContext) -> dict[str, str]:
+        return {"text": "\ud800"}
+
+
+class SoakUnstorableLogs(Workflow):
+    """Logs what jsonb cannot store: must complete, its log lines sanitised."""
+
+    name = "soak.unstorable_logs"
+
+    @step
+    def log(ctx: StepContext) -> str:
+        ctx.logger.info("NUL \x00, lone surrogate \ud800")
+        return "logged"
+
+
+class SoakUnstorableError(Workflow):
+    """Raises an error whose message jsonb cannot store: must end failed, recorded."""
+
+    name = "soak.unstorable_error"
+
+    @step
+    def boom(ctx: StepContext) -> None:
+        raise ValueError("NUL \x00 in an error")
+
+
+class SoakHugeError(Workflow):
+    """Raises a 5 MB error message: must end failed, its message cut to the limit."""
+
+    name = "soak.huge_error"
+
+    @step
+    def boom(ctx: StepContext) -> None:
+        raise ValueError("x" * 5_000_000)
+
+
+class SoakCancelledFanOut(Workflow):
+    """Cancelled by the soak while its items run: no item may be left behind."""
+
+    name = "soak.cancelled_fan_out"
+
+    @each(items=lambda ctx: list(range(30)), concurrency=10)
+    def slow(ctx: StepContext, item: int) -> int:
+        time.sleep(0.1)
+        return item
+
+
+SOAK_WORKFLOWS = [
+    SoakSteps,
+    SoakRetry,
+    SoakSleep,
+    SoakEvent,
+    SoakEach,
+    SoakUnstorableOutput,
+    SoakUnstorableLogs,
+    SoakUnstorableError,
+    SoakHugeError,
+    SoakCancelledFanOut,
+]

@@ -5,13 +5,31 @@ Each raises InvalidOption naming the option and the value, before anything is wr
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from durable_celery.errors import InvalidOption
 
 MAX_NAME_LENGTH = 200
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_QUEUE_NAME_LENGTH = 255  # AMQP's limit on a queue name, in bytes
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
+# What a Celery user puts in a queue name; nothing a broker or a shell could misread.
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.:@/+\-]+")
+# PostgreSQL text cannot hold NUL, and UTF-8 cannot encode a lone surrogate.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text(value: Any, what: str) -> str:
+    """A string that PostgreSQL can store: no NUL character, no lone surrogate."""
+    if not isinstance(value, str):
+        raise InvalidOption(f"{what} must be a string, got {value!r}")
+    if _UNSTORABLE.search(value):
+        raise InvalidOption(
+            f"{what} contains a NUL character or a lone surrogate, which PostgreSQL cannot "
+            f"store: {value[:80]!r}"
+        )
+    return value
 
 
 def check_name(name: Any, what: str) -> str:
@@ -21,12 +39,22 @@ def check_name(name: Any, what: str) -> str:
             f"{what} must be a non-empty string of at most {MAX_NAME_LENGTH} characters, "
             f"got {name!r}"
         )
-    return name
+    return check_text(name, what)
 
 
-def check_queue(queue: Any, what: str = "queue") -> str:
+def check_queue(queue: Any, what: str = "queue", max_length: int = MAX_QUEUE_NAME_LENGTH) -> str:
+    """A Celery queue name: letters, digits and . _ - : @ / +, at most `max_length` long
+    (the `durable_max_queue_name_length` setting at run time)."""
     if not isinstance(queue, str) or not queue:
         raise InvalidOption(f"{what} must be a non-empty string, got {queue!r}")
+    if len(queue) > max_length:
+        raise InvalidOption(
+            f"{what} must be at most {max_length} characters, got one of {len(queue)}"
+        )
+    if not _QUEUE_NAME.fullmatch(queue):
+        raise InvalidOption(
+            f"{what} may contain letters, digits and . _ - : @ / + only, got {queue!r}"
+        )
     return queue
 
 
@@ -38,11 +66,11 @@ def check_priority(priority: Any) -> int:
 
 
 def check_idempotency_key(key: Any) -> str | None:
-    if key is not None and (
-        not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH
-    ):
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidOption(
             f"idempotency_key must be a non-empty string of at most "
             f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters, got {key!r}"
         )
-    return key
+    return check_text(key, "idempotency_key")

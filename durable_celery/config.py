@@ -8,6 +8,7 @@ then the environment, then the default. None and "" mean "not set here".
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -17,7 +18,10 @@ from typing import Any
 from durable_celery.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/durable"
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# Lowercase only: PostgreSQL folds unquoted names to lowercase, so "Tenant" would name one
+# schema in search_path and another in CREATE SCHEMA.
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_PASSWORD = re.compile(r"(//[^:/@]*:)[^@]*@")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,12 @@ class Settings:
     recovery_interval: float = 10.0
     maintenance_queue: str | None = None
     poll_batch_size: int = 500
+    dispatch_backoff_max: float = 600.0
     max_payload_bytes: int = 1_048_576
+    max_error_bytes: int = 65_536
+    max_log_bytes: int = 65_536
+    max_buffered_events: int = 1_000
+    max_queue_name_length: int = 255
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -42,10 +51,12 @@ class Settings:
         if isinstance(modules, str):
             modules = tuple(part.strip() for part in modules.split(",") if part.strip())
         object.__setattr__(self, "workflow_modules", tuple(modules))
-        if self.schema is not None and not _SCHEMA_NAME.match(self.schema):
+        if self.schema is not None and not (
+            isinstance(self.schema, str) and _SCHEMA_NAME.fullmatch(self.schema)
+        ):
             raise ConfigurationError(
-                f"durable_schema must be a plain SQL identifier (letters, digits, _), "
-                f"got {self.schema!r}"
+                f"durable_schema must be a lowercase SQL identifier (a-z, 0-9, _; PostgreSQL "
+                f"folds unquoted names to lowercase), got {self.schema!r}"
             )
         for name in (
             "poll_interval",
@@ -53,16 +64,29 @@ class Settings:
             "heartbeat_interval",
             "dispatch_grace",
             "recovery_interval",
+            "dispatch_backoff_max",
         ):
             value = _number(name, getattr(self, name))
             if value <= 0:
                 raise ConfigurationError(f"durable_{name} must be > 0 seconds, got {value}")
             object.__setattr__(self, name, value)
-        for name in ("poll_batch_size", "max_payload_bytes"):
+        for name in (
+            "poll_batch_size",
+            "max_payload_bytes",
+            "max_error_bytes",
+            "max_log_bytes",
+            "max_buffered_events",
+            "max_queue_name_length",
+        ):
             value = _number(name, getattr(self, name))
             if value < 1 or value != int(value):
                 raise ConfigurationError(f"durable_{name} must be a whole number >= 1, got {value}")
             object.__setattr__(self, name, int(value))
+        if self.max_queue_name_length > 255:
+            raise ConfigurationError(
+                f"durable_max_queue_name_length must be at most 255 (AMQP's limit), "
+                f"got {self.max_queue_name_length}"
+            )
         if self.heartbeat_interval >= self.stale_lock_timeout:
             raise ConfigurationError(
                 f"durable_heartbeat_interval ({self.heartbeat_interval}s) must be shorter than "
@@ -132,9 +156,12 @@ SETTING_NAMES = frozenset(field.name for field in fields(Settings))
 
 def _number(name: str, value: Any) -> float:
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ConfigurationError(f"durable_{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigurationError(f"durable_{name} must be a finite number, got {value!r}")
+    return number
 
 
 def normalise_database_url(url: str) -> str:
@@ -145,7 +172,9 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     if not url.startswith("postgresql+"):
+        shown = _PASSWORD.sub(r"\1***@", url)
         raise ConfigurationError(
-            f"durable_database_url must point at PostgreSQL (postgresql+psycopg://...), got {url!r}"
+            f"durable_database_url must point at PostgreSQL (postgresql+psycopg://...), "
+            f"got {shown!r}"
         )
     return url

@@ -96,6 +96,10 @@ class ResultTimeout(DurableError, TimeoutError):
     """`handle.result(timeout=...)` gave up waiting; the execution goes on."""
 
 
+class DatabaseUnavailable(DurableError):
+    """The connection to PostgreSQL died under a statement (a restart, the network)."""
+
+
 class LockLost(DurableError):
     """This worker no longer holds the claim: another worker or a control call took it."""
 
@@ -154,6 +158,16 @@ class WaitTimeout(DurableError):
 
 class NonDeterministicStep(DurableError):
     """A step reached its waits in a different order than when they were recorded."""
+
+
+class EventBufferFull(DurableError):
+    """`send_event` found `durable_max_buffered_events` events already waiting, unconsumed,
+    for that execution: it is not reaching its waits."""
+
+
+class RecordingFailed(DurableError):
+    """What a step produced could not be recorded, even sanitised; the execution failed
+    with this error instead of staying claimed by a worker that cannot write."""
 
 
 class InputNotRequested(DurableError):

@@ -58,7 +58,8 @@ class Runtime:
 
     @cached_property
     def codec(self) -> Codec:
-        return Codec(self.settings.max_payload_bytes)
+        settings = self.settings
+        return Codec(settings.max_payload_bytes, settings.max_error_bytes, settings.max_log_bytes)
 
     @property
     def worker_id(self) -> str:

@@ -37,7 +37,12 @@ def install(
     recovery_interval: float | None = None,
     maintenance_queue: str | None = None,
     poll_batch_size: int | None = None,
+    dispatch_backoff_max: float | None = None,
     max_payload_bytes: int | None = None,
+    max_error_bytes: int | None = None,
+    max_log_bytes: int | None = None,
+    max_buffered_events: int | None = None,
+    max_queue_name_length: int | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime.
     Each argument overrides the Celery config key `durable_<name>` and the environment
@@ -54,7 +59,12 @@ def install(
         recovery_interval=recovery_interval,
         maintenance_queue=maintenance_queue,
         poll_batch_size=poll_batch_size,
+        dispatch_backoff_max=dispatch_backoff_max,
         max_payload_bytes=max_payload_bytes,
+        max_error_bytes=max_error_bytes,
+        max_log_bytes=max_log_bytes,
+        max_buffered_events=max_buffered_events,
+        max_queue_name_length=max_queue_name_length,
     )
     runtime = Runtime(app, settings)
     _register_tasks(app)

@@ -26,8 +26,14 @@ def days(n: float) -> timedelta:
     return timedelta(days=n)
 
 
+MAX_DURATION = timedelta(days=36_525)
+"""The longest duration any argument takes (100 years): timers must fit in PostgreSQL's
+timestamps and intervals, and a longer one is a mistake, not a plan."""
+
+
 def to_timedelta(value: Duration, what: str = "duration") -> timedelta:
-    """Normalise a duration argument; negative, NaN or non-numeric values are rejected."""
+    """Normalise a duration argument; negative, NaN, overlong or non-numeric values are
+    rejected with InvalidOption."""
     if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
         raise InvalidOption(f"{what} must be a timedelta or a number of seconds, got {value!r}")
     if isinstance(value, timedelta):
@@ -35,9 +41,13 @@ def to_timedelta(value: Duration, what: str = "duration") -> timedelta:
     else:
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidOption(f"{what} must be finite, got {value!r}")
+        if abs(value) > MAX_DURATION.total_seconds():
+            raise InvalidOption(f"{what} must be at most {MAX_DURATION.days} days, got {value!r}")
         delta = timedelta(seconds=value)
     if delta < timedelta(0):
         raise InvalidOption(f"{what} must not be negative, got {delta}")
+    if delta > MAX_DURATION:
+        raise InvalidOption(f"{what} must be at most {MAX_DURATION.days} days, got {delta}")
     return delta
 
 

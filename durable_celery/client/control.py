@@ -3,8 +3,9 @@ locked row; wake-ups are published after it commits."""
 
 from __future__ import annotations
 
+from durable_celery.checks import check_text
 from durable_celery.dsl import get_workflow
-from durable_celery.errors import ExecutionStateError, InvalidOption, cancellation_record
+from durable_celery.errors import ExecutionStateError, cancellation_record
 from durable_celery.ids import parse_execution_id
 from durable_celery.runtime import Runtime, current_runtime
 from durable_celery.states import ExecutionStatus
@@ -21,8 +22,8 @@ def cancel(
     a running one finishes its current step and stops at that boundary. Returns the
     status it was left in ('cancelled', or 'running' until the boundary is reached)."""
     execution_id = parse_execution_id(execution_id)
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidOption(f"reason must be a string, got {reason!r}")
+    if reason is not None:
+        check_text(reason, "reason")
     runtime = runtime or current_runtime()
     with transaction(runtime.database) as conn:
         row = control.lock_execution(conn, execution_id)

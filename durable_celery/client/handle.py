@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from durable_celery.errors import (
+    InvalidOption,
     ResultTimeout,
     WorkflowCancelled,
     WorkflowFailed,
@@ -48,6 +50,11 @@ class ExecutionHandle:
 
         Raises WorkflowFailed, WorkflowCancelled or WorkflowTimedOut for those endings, and
         ResultTimeout (a TimeoutError) when `timeout` seconds pass first."""
+        for name, value in (("timeout", timeout), ("poll_interval", poll_interval)):
+            if value is not None and not _seconds(value):
+                raise InvalidOption(
+                    f"{name} must be a finite number of seconds >= 0, got {value!r}"
+                )
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = min(poll_interval, 0.01)
         while True:
@@ -76,3 +83,12 @@ class ExecutionHandle:
 
     def __repr__(self) -> str:
         return f"<ExecutionHandle {self.id}>"
+
+
+def _seconds(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )

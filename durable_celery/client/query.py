@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from durable_celery.checks import check_text
 from durable_celery.errors import InvalidOption
 from durable_celery.ids import parse_execution_id
 from durable_celery.runtime import Runtime, current_runtime
@@ -35,6 +36,9 @@ def list_executions(
     """Executions, newest first, filtered by workflow name, status (as reported, so
     'compensating' too) and queue."""
     wanted = None if status is None else _status(status)
+    for name, text in (("workflow", workflow), ("queue", queue)):
+        if text is not None:
+            check_text(text, name)
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidOption(f"{name} must be an int >= {low}, got {value!r}")

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from durable_celery.checks import check_name
+from durable_celery.checks import check_name, check_text
 from durable_celery.errors import ExecutionStateError, InputNotRequested
 from durable_celery.ids import parse_execution_id
 from durable_celery.runtime import Runtime, current_runtime
@@ -29,10 +29,12 @@ def send_event(
     execution_id = parse_execution_id(execution_id)
     check_name(name, "event name")
     runtime = runtime or current_runtime()
-    payload_json = runtime.codec.encode(payload, f"the payload of event {name!r}")
+    payload_json = runtime.codec.encode_incoming(payload, f"the payload of event {name!r}")
     with transaction(runtime.database) as conn:
         _lock_live(conn, execution_id, f"send event {name!r} to")
-        wakeups = signals.buffer_event(conn, execution_id, name, payload_json)
+        wakeups = signals.buffer_event(
+            conn, execution_id, name, payload_json, runtime.settings.max_buffered_events
+        )
     runtime.publish(wakeups)
 
 
@@ -43,7 +45,7 @@ def provide_input(
     execution_id = parse_execution_id(execution_id)
     check_name(name, "input name")
     runtime = runtime or current_runtime()
-    value_json = runtime.codec.encode(value, f"the value of input {name!r}")
+    value_json = runtime.codec.encode_incoming(value, f"the value of input {name!r}")
     with transaction(runtime.database) as conn:
         _lock_live(conn, execution_id, f"provide input {name!r} to")
         wakeups = signals.answer_input(conn, execution_id, name, value_json)
@@ -62,6 +64,8 @@ def list_pending_inputs(
     """Inputs that live executions are waiting for, oldest first."""
     if execution_id is not None:
         execution_id = parse_execution_id(execution_id)
+    if workflow is not None:
+        check_text(workflow, "workflow")
     runtime = runtime or current_runtime()
     with reading(runtime.database) as conn:
         return queries.open_inputs(conn, workflow=workflow, execution_id=execution_id)

@@ -74,6 +74,7 @@ def start_execution(
         delay=delay,
         run_at=run_at,
         idempotency_key=idempotency_key,
+        max_queue_name_length=runtime.settings.max_queue_name_length,
     )
     if session is None:
         return ExecutionHandle(runtime.start(new), runtime)

@@ -70,21 +70,22 @@ class Retry:
         return isinstance(exc, self.retry_on)
 
     def delay_after(self, attempt: int) -> timedelta:
-        """The wait after failed attempt number `attempt` (1-based)."""
-        base = to_timedelta(self.base)
-        cap = to_timedelta(self.max_delay)
-        delay: timedelta
+        """The wait after failed attempt number `attempt` (1-based), for any attempt number:
+        the growth is capped by `max_delay` before it can overflow."""
+        base = to_timedelta(self.base).total_seconds()
+        cap = to_timedelta(self.max_delay).total_seconds()
         if self.backoff == "exponential":
-            delay = base * (2 ** (attempt - 1))
+            # 2**1100 overflows a float; no cap needs more than 2**64 times the base.
+            seconds = base * 2.0 ** min(attempt - 1, 64)
         elif self.backoff == "linear":
-            delay = base * attempt
+            seconds = base * attempt
         else:
-            delay = base
-        delay = min(delay, cap)
-        if self.jitter and delay > timedelta(0):
+            seconds = base
+        seconds = min(seconds, cap)
+        if self.jitter and seconds > 0:
             # "Equal jitter": keeps at least half the delay so retries never stampede at zero.
-            delay = delay / 2 + delay / 2 * random.random()
-        return delay
+            seconds = seconds / 2 + seconds / 2 * random.random()
+        return timedelta(seconds=seconds)
 
 
 NO_RETRY = Retry()

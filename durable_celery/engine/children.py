@@ -49,6 +49,7 @@ class StepChildren:
             idempotency_key=f"child:{self.parent_id}:{self.step}:{self.visit}:{call}",
             parent_id=self.parent_id,
             wake_parent=wait,
+            max_queue_name_length=self.runtime.settings.max_queue_name_length,
         )
         # Committed at once: the child runs on its own, whatever becomes of this step.
         child_id = self.runtime.start(new)

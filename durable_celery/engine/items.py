@@ -7,19 +7,20 @@ step's policy, and its ending does the fan-in in the same statement (store.items
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy import Connection
 
 from durable_celery.dsl import StepContext, StepSpec, get_workflow
 from durable_celery.engine.claims import run_claimed
-from durable_celery.engine.outcomes import describe_error, retry_delay
+from durable_celery.engine.outcomes import abandoned_too_often, describe_error, retry_delay
 from durable_celery.engine.timeouts import Interrupted, Limit, limit_for, time_limit
-from durable_celery.errors import DurableError, LockLost, StepTimeout
+from durable_celery.errors import DurableError, LockLost, RecordingFailed, StepTimeout
 from durable_celery.runtime import Runtime
 from durable_celery.states import ItemStatus, WakeTarget
 from durable_celery.store import executions, items
-from durable_celery.store.codec import encode_record
-from durable_celery.store.items import ClaimedItem, ItemEnd
+from durable_celery.store.connections import is_disconnect
+from durable_celery.store.items import ClaimedItem, ItemEnd, ItemParent
 
 
 def run_item(runtime: Runtime, item_id: str) -> str | None:
@@ -39,34 +40,63 @@ def _run(runtime: Runtime, conn: Connection, item: ClaimedItem) -> ItemStatus | 
         # The execution stopped waiting for this fan-out (cancelled, failed fast).
         items.drop_item(conn, item)
         return ItemStatus.CANCELLED
-    runtime.import_workflows()
-    spec = get_workflow(parent.workflow).step_spec(item.step_name)
-    results = {
-        done.name: done.output
-        for done in executions.completed_steps(conn, item.execution_id)
-        if done.latest
-    }
-    ctx = StepContext(
-        execution_id=item.execution_id,
-        workflow=parent.workflow,
-        input=parent.input,
-        context=parent.context,
-        results=results,
-        in_item=True,
-    )
-    ctx.enter(item.step_name, item.attempt, item_index=item.index)
     clock = time.perf_counter()
+    # The rule, as for a step: whatever happens, the attempt ends recorded and the claim
+    # released; only a lost claim or a database that went away leaves it to recovery.
     try:
+        return _attempt(runtime, conn, item, parent, clock)
+    except LockLost:
+        raise
+    except Exception as exc:
+        if is_disconnect(exc):
+            raise
+        failure = RecordingFailed(
+            f"the outcome of item {item.index} of step {item.step_name!r} could not be "
+            f"recorded: {describe_error(exc)['message']}"
+        )
+        return _finish(runtime, conn, item, _failure_end(runtime, None, item, failure, clock))
+
+
+def _attempt(
+    runtime: Runtime, conn: Connection, item: ClaimedItem, parent: ItemParent, clock: float
+) -> ItemStatus | None:
+    spec: StepSpec | None = None
+    try:
+        runtime.import_workflows()
+        spec = get_workflow(parent.workflow).step_spec(item.step_name)
         if spec is None or not spec.is_fanout:
             raise DurableError(f"step {item.step_name!r} is no longer an each/parallel step")
+        too_often = abandoned_too_often(spec, item.attempt)
+        if too_often is not None:
+            return _finish(runtime, conn, item, _failure_end(runtime, spec, item, too_often, clock))
+        results = {
+            done.name: done.output
+            for done in executions.completed_steps(conn, item.execution_id)
+            if done.latest
+        }
+        ctx = StepContext(
+            execution_id=item.execution_id,
+            workflow=parent.workflow,
+            input=parent.input,
+            context=parent.context,
+            results=results,
+            in_item=True,
+        )
+        ctx.enter(item.step_name, item.attempt, item_index=item.index)
         seconds, limit = limit_for(spec.timeout, parent.deadline_at)
         with time_limit(seconds, limit):
             output = spec.run_item(ctx, item.value)
         output_json = runtime.codec.encode(
             output, f"output of item {item.index} of step {item.step_name!r}"
         )
-    except (Exception, Interrupted) as raised:
-        return _failed(runtime, conn, spec, item, _as_failure(raised, item), clock)
+    except (Exception, SystemExit, Interrupted) as raised:
+        failure = _as_failure(raised, item)
+        delay = None if spec is None else retry_delay(spec, failure, item.attempt)
+        if delay is not None:
+            error = runtime.codec.record_error(_describe(failure, item))
+            items.retry_item(conn, item, error, delay.total_seconds())
+            return ItemStatus.PENDING
+        return _finish(runtime, conn, item, _failure_end(runtime, spec, item, failure, clock))
     return _finish(
         runtime,
         conn,
@@ -84,28 +114,23 @@ def _as_failure(raised: BaseException, item: ClaimedItem) -> BaseException:
     return StepTimeout(f"{where} ran longer than its timeout")
 
 
-def _failed(
+def _failure_end(
     runtime: Runtime,
-    conn: Connection,
     spec: StepSpec | None,
     item: ClaimedItem,
-    exc: BaseException,
+    failure: BaseException,
     clock: float,
-) -> ItemStatus | None:
-    error = describe_error(exc, item.step_name, item.attempt)
-    error["item"] = item.index
-    error_json = encode_record(error, "error")
-    delay = None if spec is None else retry_delay(spec, exc, item.attempt)
-    if delay is not None:
-        items.retry_item(conn, item, error_json, delay.total_seconds())
-        return ItemStatus.PENDING
+) -> ItemEnd:
+    """The recorded ending of an item that failed for good."""
     fail_fast = spec is None or spec.on_error == "fail_fast"
-    return _finish(
-        runtime,
-        conn,
-        item,
-        ItemEnd(ItemStatus.FAILED, None, error_json, fail_fast, _elapsed_ms(clock)),
-    )
+    error = runtime.codec.record_error(_describe(failure, item))
+    return ItemEnd(ItemStatus.FAILED, None, error, fail_fast, _elapsed_ms(clock))
+
+
+def _describe(failure: BaseException, item: ClaimedItem) -> dict[str, Any]:
+    error = describe_error(failure, item.step_name, item.attempt)
+    error["item"] = item.index
+    return error
 
 
 def _finish(

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,16 +31,18 @@ from durable_celery.engine.waits import StepWaits
 from durable_celery.errors import (
     DurableError,
     LockLost,
+    RecordingFailed,
     StepTimeout,
     UnknownWorkflow,
     cancellation_record,
     deadline_record,
+    qualified_name,
 )
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension, WakeTarget
 from durable_celery.store import control, executions
 from durable_celery.store.codec import encode_record
-from durable_celery.store.connections import transaction
+from durable_celery.store.connections import is_disconnect, transaction
 from durable_celery.store.executions import (
     Advance,
     Checkpoint,
@@ -170,6 +172,22 @@ class ExecutionRun:
             children=StepChildren(self.runtime, self.claim.id, spec.name, visit),
         )
         timing = _Timing.now()
+        # The rule: whatever happens after the step returns or raises, the attempt ends
+        # recorded and the claim released. Only a lost claim or a database that went away
+        # leaves it to stale recovery.
+        try:
+            return self._settle(spec, attempt, resuming_fanout, timing)
+        except LockLost:
+            raise
+        except Exception as exc:
+            if is_disconnect(exc):
+                raise
+            return self._recording_failed(spec, attempt, timing, exc)
+
+    def _settle(
+        self, spec: StepSpec, attempt: int, resuming_fanout: bool, timing: _Timing
+    ) -> Next | ExecutionStatus:
+        """Run the attempt and record how it ended."""
         try:
             output = self._call(spec, resuming_fanout)
             output_json = self.codec.encode(output, f"output of step {spec.name!r}")
@@ -188,7 +206,8 @@ class ExecutionRun:
                 f"step {spec.name!r} ran longer than its timeout of {spec.timeout}"
             )
             return self._failed(spec, attempt, timeout, timing)
-        except Exception as error:
+        except (Exception, SystemExit) as error:
+            # sys.exit() in a step fails the step; it does not end the worker process.
             return self._failed(spec, attempt, error, timing)
         run = self._step_run(spec, attempt, StepStatus.COMPLETED, timing, output=output_json)
         return self._completed(spec, run, output, output_json, context_json, next_name)
@@ -219,7 +238,7 @@ class ExecutionRun:
                     run, Finish(ExecutionStatus.COMPLETED, context_json, output_json, None)
                 )
                 return ExecutionStatus.COMPLETED
-            failure = encode_record(self.failure, "error")
+            failure = self.codec.record_error(self.failure or {})
             self._checkpoint(run, Finish(ExecutionStatus.COMPENSATED, context_json, None, failure))
             return ExecutionStatus.COMPENSATED
         if spec.kind is StepKind.COMPENSATION:
@@ -238,7 +257,7 @@ class ExecutionRun:
     ) -> Next | ExecutionStatus:
         """Record a failed attempt and apply what `outcomes.after_failure` decides."""
         error = outcomes.describe_error(exc, spec.name, attempt)
-        error_json = encode_record(error, "error")
+        error_json = self.codec.record_error(error)
         run = self._step_run(spec, attempt, StepStatus.FAILED, timing, error=error_json)
         decision = outcomes.after_failure(
             self.workflow,
@@ -271,7 +290,7 @@ class ExecutionRun:
             if decision.status is ExecutionStatus.COMPENSATION_FAILED:
                 error = {**(self.failure or {}), "compensation_error": error}
             ending = Finish(
-                decision.status, self.checkpointed_context, None, encode_record(error, "error")
+                decision.status, self.checkpointed_context, None, self.codec.record_error(error)
             )
             self._checkpoint(run, ending)
             return decision.status
@@ -300,7 +319,6 @@ class ExecutionRun:
         error: str | None = None,
     ) -> StepRun:
         self.step_runs += 1
-        lines = self.ctx.log_lines
         return StepRun(
             step_name=spec.name,
             sequence=self.step_runs,
@@ -311,7 +329,7 @@ class ExecutionRun:
             worker=self.runtime.worker_id,
             output=output,
             error=error,
-            logs=encode_record(lines, "logs") if lines else None,
+            logs=self.codec.record_logs(self.ctx.log_lines),
         )
 
     def _checkpoint(self, run: StepRun, move: Advance | Finish | RetryAfter) -> Checkpoint:
@@ -351,6 +369,42 @@ class ExecutionRun:
         return status
 
     def _fail_without_step(self, exc: Exception) -> ExecutionStatus:
-        error = encode_record(outcomes.describe_error(exc), "error")
+        error = self.codec.record_error(outcomes.describe_error(exc))
         self.runtime.publish(executions.fail_without_step(self.conn, self.claim.fence, error))
+        return ExecutionStatus.FAILED
+
+    def _recording_failed(
+        self, spec: StepSpec, attempt: int, timing: _Timing, cause: Exception
+    ) -> ExecutionStatus:
+        """Recording the attempt failed: fail the execution with RecordingFailed, recorded
+        with a step row if the database takes one, else without."""
+        logger.error(
+            "execution %s: the outcome of step %s attempt %d could not be recorded; failing "
+            "the execution",
+            self.claim.id,
+            spec.name,
+            attempt,
+            exc_info=cause,
+        )
+        failure = RecordingFailed(
+            f"the outcome of step {spec.name!r} (attempt {attempt}) could not be recorded: "
+            f"{outcomes.describe_error(cause)['message']}"
+        )
+        error = self.codec.record_error(outcomes.describe_error(failure, spec.name, attempt))
+        run = self._step_run(spec, attempt, StepStatus.FAILED, timing, error=error)
+        ending = Finish(ExecutionStatus.FAILED, self.checkpointed_context, None, error)
+        try:
+            self._checkpoint(replace(run, logs=None), ending)
+        except LockLost:
+            raise
+        except Exception as again:
+            if is_disconnect(again):
+                raise
+            # Even the step row was refused: end the execution without one, with an error
+            # made of nothing but fixed text.
+            bare = {"type": qualified_name(RecordingFailed), "message": "see the worker log"}
+            wakeups = executions.fail_without_step(
+                self.conn, self.claim.fence, self.codec.record_error(bare)
+            )
+            self.runtime.publish(wakeups)
         return ExecutionStatus.FAILED

@@ -8,7 +8,7 @@ decisions, sagas, poison steps) be tested without a database.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -140,10 +140,19 @@ def describe_error(
     """The recorded form of an error: type, message, traceback, and where it happened."""
     error: dict[str, Any] = {
         "type": qualified_name(type(exc)),
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
+        "message": _describe(lambda: str(exc), exc),
+        "traceback": _describe(lambda: "".join(traceback.format_exception(exc)), exc),
     }
     if step is not None:
         error["step"] = step
         error["attempt"] = attempt
     return error
+
+
+def _describe(render: Callable[[], str], exc: BaseException) -> str:
+    """The text `render` makes of an exception, or a stand-in when the exception's own
+    `__str__` raises: describing an error must never fail."""
+    try:
+        return render()
+    except Exception as broken:
+        return f"<{qualified_name(type(exc))}: describing it raised {qualified_name(type(broken))}>"

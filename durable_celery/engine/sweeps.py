@@ -27,18 +27,48 @@ def poll_once(runtime: Runtime) -> int:
 
 def _poll(runtime: Runtime) -> int:
     settings = runtime.settings
-    grace, batch = settings.dispatch_grace, settings.poll_batch_size
+    grace, backoff, batch = (
+        settings.dispatch_grace,
+        settings.dispatch_backoff_max,
+        settings.poll_batch_size,
+    )
     with transaction(runtime.database) as conn:
         expired, timeout_wakeups = sweeps.expire_deadlines(conn, grace, batch)
     with transaction(runtime.database) as conn:
-        due = sweeps.dispatch_due(conn, grace, batch)
+        due = sweeps.dispatch_due(conn, grace, backoff, batch)
     with transaction(runtime.database) as conn:
-        due_items = sweeps.dispatch_due_items(conn, grace, batch)
-    wakeups = timeout_wakeups + due + due_items
+        due += sweeps.dispatch_due_items(conn, grace, backoff, batch)
+    wakeups = timeout_wakeups + [dispatched.wakeup for dispatched in due]
     runtime.publish(wakeups)
     if expired:
         logger.info("poller: %d executions passed their deadline", expired)
+    _warn_unclaimed([dispatched for dispatched in due if dispatched.resends >= UNCLAIMED_RESENDS])
     return len(wakeups)
+
+
+# Re-sends after which nobody claiming a wake-up is worth a warning: with the default grace
+# of 10 s, the wake-up has then waited for 70 s.
+UNCLAIMED_RESENDS = 3
+
+
+def _warn_unclaimed(unclaimed: list[sweeps.Dispatched]) -> None:
+    """Name what waits on a queue that no worker seems to consume (a typo'd queue, a worker
+    started without `-Q`), grouped by queue."""
+    by_queue: dict[str, list[str]] = {}
+    for dispatched in unclaimed:
+        wakeup = dispatched.wakeup
+        by_queue.setdefault(wakeup.queue, []).append(f"{wakeup.target} {wakeup.id}")
+    for queue, waiting in by_queue.items():
+        logger.warning(
+            "nobody claimed the wake-ups of %d on queue %r after %d re-sends: is a worker "
+            "consuming it (celery worker -Q %s)? %s%s",
+            len(waiting),
+            queue,
+            UNCLAIMED_RESENDS,
+            queue,
+            ", ".join(waiting[:10]),
+            " ..." if len(waiting) > 10 else "",
+        )
 
 
 def recover_once(runtime: Runtime) -> int:

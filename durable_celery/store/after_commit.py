@@ -2,40 +2,44 @@
 
 The wake-ups of executions written in a caller's Session or Connection are held until
 that transaction commits, then published; a rollback drops them, so a rolled-back start
-wakes nothing.
+wakes nothing. The wake-ups wait on the Session or Connection object itself (never on the
+pooled DBAPI connection, which outlives it), so every transaction of every checkout gets
+its own hook, and what a closed connection held goes with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from durable_celery.store.records import Wakeup
 
-_PENDING_KEY = "durable_celery_wakeups"
-_HOOKED_KEY = "durable_celery_hooked"
+Publish = Callable[[list[Wakeup]], None]
+
+_waiting: WeakKeyDictionary[Session | Connection, list[Wakeup]] = WeakKeyDictionary()
 
 
 def publish_after_commit(
-    session: Session | Connection,
-    wakeups: list[Wakeup],
-    publish: Callable[[list[Wakeup]], None],
+    session: Session | Connection, wakeups: list[Wakeup], publish: Publish
 ) -> None:
-    pending: list[Wakeup] = session.info.setdefault(_PENDING_KEY, [])
+    pending = _waiting.get(session)
+    if pending is None:
+        pending = _waiting[session] = []
+        _hook(session, pending, publish)
     pending.extend(wakeups)
-    if session.info.get(_HOOKED_KEY):
-        return
-    session.info[_HOOKED_KEY] = True
 
+
+def _hook(session: Session | Connection, pending: list[Wakeup], publish: Publish) -> None:
     def discard(*_: Any) -> None:
-        session.info.get(_PENDING_KEY, []).clear()
+        pending.clear()
 
     def flush() -> None:
-        ready = list(session.info.get(_PENDING_KEY, []))
-        session.info.get(_PENDING_KEY, []).clear()
+        ready = list(pending)
+        pending.clear()
         if ready:
             publish(ready)
 
@@ -45,7 +49,7 @@ def publish_after_commit(
         return
 
     def commit_then_publish(conn: Connection) -> None:
-        if not session.info.get(_PENDING_KEY):
+        if not pending:
             return
         # Connections have no after-commit hook: commit the DBAPI transaction here, so the
         # wake-up can never reach a worker before the row is visible. SQLAlchemy's own

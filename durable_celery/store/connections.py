@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, TextClause, create_engine
 from sqlalchemy.exc import DBAPIError
 
 from durable_celery.config import Settings
+from durable_celery.errors import DatabaseUnavailable
 
 T = TypeVar("T")
 
@@ -104,6 +105,8 @@ def retry_on_disconnect(work: Callable[[], T]) -> T:
 def is_disconnect(exc: BaseException) -> bool:
     """The database connection died (server restart, network): the pool was invalidated,
     and the same work can be tried again on a fresh connection."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
@@ -114,7 +117,8 @@ def execute_hot(conn: Connection, statement: TextClause, params: dict[str, Any])
     """Run one hot-path statement straight on the psycopg connection, server-side
     prepared, and return its first row (or None). The statement is compiled by SQLAlchemy
     once; skipping SQLAlchemy's per-execution machinery saves a third of the Python time
-    of a step. Errors are the driver's own; a dead connection is invalidated first."""
+    of a step. Errors are the driver's own, except that a connection that died is
+    invalidated and reported as DatabaseUnavailable."""
     sql_text = _compiled.get(id(statement))
     if sql_text is None:
         sql_text = _compiled[id(statement)] = str(statement.compile(dialect=conn.dialect))
@@ -123,6 +127,8 @@ def execute_hot(conn: Connection, statement: TextClause, params: dict[str, Any])
         with dbapi.cursor(row_factory=namedtuple_row) as cursor:
             cursor.execute(sql_text, params, prepare=True)
             return cursor.fetchone() if cursor.description else None
-    except psycopg.OperationalError:
+    except psycopg.Error as exc:
+        if not dbapi.broken:
+            raise
         conn.invalidate()
-        raise
+        raise DatabaseUnavailable(f"the database connection died: {exc}") from exc

@@ -15,7 +15,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from durable_celery.checks import check_idempotency_key, check_priority, check_queue
+from durable_celery.checks import (
+    MAX_QUEUE_NAME_LENGTH,
+    check_idempotency_key,
+    check_priority,
+    check_queue,
+)
 from durable_celery.errors import InvalidOption, InvalidPayload, LockLost
 from durable_celery.ids import new_id
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
@@ -85,6 +90,7 @@ class NewExecution:
         idempotency_key: str | None = None,
         parent_id: str | None = None,
         wake_parent: bool = False,
+        max_queue_name_length: int = MAX_QUEUE_NAME_LENGTH,
     ) -> NewExecution:
         """Check every option (InvalidPayload / InvalidOption) before anything is written."""
         if input is None:
@@ -105,7 +111,9 @@ class NewExecution:
             workflow=workflow.name,
             first_step=workflow.first_step(),
             input=input,
-            queue=check_queue(workflow.queue if queue is None else queue),
+            queue=check_queue(
+                workflow.queue if queue is None else queue, max_length=max_queue_name_length
+            ),
             priority=check_priority(priority),
             run_at=run_at,
             delay_seconds=delay_seconds,
@@ -136,7 +144,7 @@ def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> St
         "workflow": new.workflow,
         "queue": new.queue,
         "priority": new.priority,
-        "input": codec.encode(new.input, f"the input of workflow {new.workflow!r}"),
+        "input": codec.encode_incoming(new.input, f"the input of workflow {new.workflow!r}"),
         "first_step": new.first_step,
         "run_at": new.run_at,
         "delay_seconds": new.delay_seconds,

@@ -77,6 +77,8 @@ workflow_executions = Table(
     # Timer: a pending or waiting execution is due at run_at.
     Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("dispatched_at", DateTime(timezone=True)),
+    # Wake-ups the poller re-sent since the last claim: it waits longer before each one.
+    Column("resends", Integer, nullable=False, server_default=text("0")),
     Column("deadline_at", DateTime(timezone=True)),
     # Claim: who runs it, fenced by lock_token; liveness by heartbeat_at.
     Column("lock_token", UUID(as_uuid=False)),
@@ -187,6 +189,8 @@ step_items = Table(
     Column("queue", Text, nullable=False),
     Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("dispatched_at", DateTime(timezone=True)),
+    # Wake-ups the poller re-sent since the last claim: it waits longer before each one.
+    Column("resends", Integer, nullable=False, server_default=text("0")),
     Column("lock_token", UUID(as_uuid=False)),
     Column("locked_by", Text),
     Column("heartbeat_at", DateTime(timezone=True)),

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from durable_celery.errors import EventBufferFull
 from durable_celery.ids import new_id
 from durable_celery.states import ExecutionStatus
 from durable_celery.store.records import Wakeup
 from durable_celery.store.sql import signals as sql
 
 
-def buffer_event(conn: Connection, execution_id: str, name: str, payload: str) -> list[Wakeup]:
+def buffer_event(
+    conn: Connection, execution_id: str, name: str, payload: str, max_buffered: int
+) -> list[Wakeup]:
     """Keep the event until a wait takes it, and wake the execution if it waits for it
-    (or flag it, if it is running right now)."""
-    conn.execute(
+    (or flag it, if it is running right now). EventBufferFull when `max_buffered` events
+    already wait unconsumed."""
+    buffered = conn.execute(
         sql.INSERT_EVENT,
-        {"event_id": new_id(), "id": execution_id, "name": name, "payload": payload},
-    )
+        {
+            "event_id": new_id(),
+            "id": execution_id,
+            "name": name,
+            "payload": payload,
+            "max_buffered": max_buffered,
+        },
+    ).first()
+    if buffered is None:
+        raise EventBufferFull(
+            f"execution {execution_id} already has {max_buffered} events waiting unconsumed "
+            f"(durable_max_buffered_events): it is not reaching the waits they are for"
+        )
     return _wake(conn, execution_id, name, answered_input=False)
 
 

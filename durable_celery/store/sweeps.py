@@ -5,6 +5,9 @@ work instead of doubling it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import Connection
 
 from durable_celery.errors import deadline_record
@@ -29,21 +32,35 @@ def expire_deadlines(
     return len(expired), wakeups
 
 
-def dispatch_due(conn: Connection, grace_seconds: float, batch_size: int) -> list[Wakeup]:
+@dataclass(frozen=True)
+class Dispatched:
+    wakeup: Wakeup
+    resends: int  # times the poller has re-sent this wake-up since the row was last claimed
+
+
+def dispatch_due(
+    conn: Connection, grace_seconds: float, backoff_max: float, batch_size: int
+) -> list[Dispatched]:
     """Make due executions runnable and mark the wake-ups about to be sent, highest
-    priority first."""
-    rows = conn.execute(
-        sql.DISPATCH_DUE, {"grace_seconds": grace_seconds, "batch_size": batch_size}
-    )
+    priority first; a wake-up nobody claimed is re-sent with a growing wait."""
+    rows = conn.execute(sql.DISPATCH_DUE, _dispatch_params(grace_seconds, backoff_max, batch_size))
     by_priority = sorted(rows, key=lambda row: -row.priority)
-    return [Wakeup(str(row.id), row.queue) for row in by_priority]
+    return [Dispatched(Wakeup(str(row.id), row.queue), row.resends) for row in by_priority]
 
 
-def dispatch_due_items(conn: Connection, grace_seconds: float, batch_size: int) -> list[Wakeup]:
+def dispatch_due_items(
+    conn: Connection, grace_seconds: float, backoff_max: float, batch_size: int
+) -> list[Dispatched]:
     rows = conn.execute(
-        sql.DISPATCH_DUE_ITEMS, {"grace_seconds": grace_seconds, "batch_size": batch_size}
+        sql.DISPATCH_DUE_ITEMS, _dispatch_params(grace_seconds, backoff_max, batch_size)
     )
-    return [Wakeup(str(row.id), row.queue, WakeTarget.ITEM) for row in rows]
+    return [
+        Dispatched(Wakeup(str(row.id), row.queue, WakeTarget.ITEM), row.resends) for row in rows
+    ]
+
+
+def _dispatch_params(grace_seconds: float, backoff_max: float, batch_size: int) -> dict[str, Any]:
+    return {"grace_seconds": grace_seconds, "backoff_max": backoff_max, "batch_size": batch_size}
 
 
 def heartbeat(conn: Connection, target: WakeTarget, claims: list[tuple[str, str]]) -> set[str]:

@@ -35,7 +35,13 @@ os.environ.update(
     {
         "DURABLE_WORKFLOW_MODULES": ",".join(
             f"tests.integration.{module}"
-            for module in ("flows", "flows_control", "flows_waits", "flows_faults")
+            for module in (
+                "flows",
+                "flows_control",
+                "flows_waits",
+                "flows_faults",
+                "flows_failures",
+            )
         )
         + ",workflows.examples",
         "DURABLE_POLL_INTERVAL": "0.5",

@@ -62,3 +62,14 @@ class FiveSteps(Workflow):
     @step
     def s5(ctx: StepContext) -> dict[str, Any]:
         return {"pid": _work(ctx)}
+
+
+class KillsItsWorker(Workflow):
+    """A poison step: its pool process dies every time it runs it."""
+
+    name = "tests.faults.kills_its_worker"
+
+    @step
+    def poison(ctx: StepContext) -> None:
+        count_run(ctx)
+        os._exit(1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -20,6 +21,15 @@ def row_counts(db):
         return executions, steps
 
     return counts
+
+
+def nested(depth: int) -> dict[str, Any]:
+    outer: dict[str, Any] = {}
+    inner = outer
+    for _ in range(depth):
+        inner["deeper"] = {}
+        inner = inner["deeper"]
+    return outer
 
 
 BAD_STARTS = [
@@ -107,6 +117,60 @@ BAD_STARTS = [
     pytest.param(
         lambda: dc.start(42, {}), dc.InvalidOption, "registered name", id="non-string-name"
     ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, queue="pay\x00ments"),
+        dc.InvalidOption,
+        "queue may contain",
+        id="nul-in-queue",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, queue="pay\ud800"),
+        dc.InvalidOption,
+        "queue may contain",
+        id="surrogate-in-queue",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, queue="q" * 1_000_000),
+        dc.InvalidOption,
+        "at most 255 characters",
+        id="megabyte-queue-name",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, idempotency_key="key\x00"),
+        dc.InvalidOption,
+        "NUL character or a lone surrogate",
+        id="nul-in-key",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, idempotency_key="key\udc00"),
+        dc.InvalidOption,
+        "NUL character or a lone surrogate",
+        id="surrogate-in-key",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({"s": "\ud800"}),
+        dc.InvalidPayload,
+        "lone surrogate",
+        id="surrogate-in-input",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable(nested(2_000)),
+        dc.InvalidPayload,
+        "nested too deeply",
+        id="deeply-nested-input",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, delay=1e15),
+        dc.InvalidOption,
+        "at most 36525 days",
+        id="huge-delay",
+    ),
+    pytest.param(
+        lambda: ThreeSteps.start_durable({}, delay=timedelta.max),
+        dc.InvalidOption,
+        "at most 36525 days",
+        id="timedelta-max-delay",
+    ),
 ]
 
 
@@ -139,11 +203,27 @@ def test_reading_a_bad_or_unknown_execution_id_is_a_typed_error(execution_id, er
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"status": "sleeping"}, {"limit": 0}, {"offset": -1}, {"limit": True}],
+    [
+        {"status": "sleeping"},
+        {"limit": 0},
+        {"offset": -1},
+        {"limit": True},
+        {"workflow": "a\x00b"},
+        {"queue": "\ud800"},
+    ],
 )
 def test_bad_list_filters_are_typed_errors(kwargs, runtime):
     with pytest.raises(dc.InvalidOption):
         dc.list_executions(**kwargs)
+    if "workflow" in kwargs:
+        with pytest.raises(dc.InvalidOption):
+            dc.list_pending_inputs(workflow=kwargs["workflow"])
+
+
+def test_the_literal_text_backslash_u0000_is_stored_as_it_is(worker):
+    handle = ThreeSteps.start_durable({"customer": "C:\\u0000\\temp"})
+    assert handle.result(timeout=30)["n"] == 3
+    assert dc.get_execution(handle.id).input == {"customer": "C:\\u0000\\temp"}
 
 
 def test_error_tree_has_one_root():
@@ -157,7 +237,7 @@ def test_error_tree_has_one_root():
 
 @pytest.fixture()
 def signal_counts(db):
-    def counts() -> tuple[int, int, int]:
+    def counts() -> tuple[int, int, int, int]:
         db.rollback()
         events = db.execute(text("SELECT count(*) FROM workflow_events")).scalar_one()
         answered = db.execute(
@@ -166,7 +246,13 @@ def signal_counts(db):
         woken = db.execute(
             text("SELECT count(*) FROM workflow_executions WHERE wake_requested")
         ).scalar_one()
-        return events, answered, woken
+        cancelled = db.execute(
+            text(
+                "SELECT count(*) FROM workflow_executions "
+                "WHERE status = 'cancelled' OR cancel_requested_at IS NOT NULL"
+            )
+        ).scalar_one()
+        return events, answered, woken, cancelled
 
     return counts
 
@@ -205,10 +291,16 @@ def _bad_signals(finished: str, live: str) -> list[tuple[object, type, str]]:
         (lambda: dc.provide_input(live, "approval", 1), dc.InputNotRequested, "asks for nothing"),
         (lambda: dc.provide_input(live, "approval", object()), dc.InvalidPayload, "not JSON"),
         (lambda: dc.provide_input(live, "", True), dc.InvalidOption, "input name"),
+        (lambda: dc.send_event(live, "pa\x00id", 1), dc.InvalidOption, "NUL character"),
+        (lambda: dc.send_event(live, "pa\ud800id", 1), dc.InvalidOption, "lone surrogate"),
+        (lambda: dc.send_event(live, "paid", {"s": "\ud800"}), dc.InvalidPayload, "surrogate"),
+        (lambda: dc.provide_input(live, "appr\udfff", 1), dc.InvalidOption, "lone surrogate"),
+        (lambda: dc.cancel(live, reason="why\x00"), dc.InvalidOption, "NUL character"),
+        (lambda: dc.cancel(live, reason="\ud800"), dc.InvalidOption, "lone surrogate"),
     ]
 
 
-@pytest.mark.parametrize("case", range(14))
+@pytest.mark.parametrize("case", range(20))
 def test_bad_signals_raise_typed_errors_and_change_nothing(
     case, finished_id, waiting_id, signal_counts
 ):
@@ -240,3 +332,36 @@ def test_the_payload_limit_is_configurable(runtime, row_counts, signal_counts, w
         dc.send_event(waiting_id, "paid", ["z"] * 40, runtime=small)
     assert (row_counts(), signal_counts()) == before
     start_execution(ThreeSteps, {"note": "short"}, runtime=small, queue="nobody-listens")
+
+
+def test_an_execution_buffers_events_up_to_a_limit(runtime, waiting_id, signal_counts):
+    from durable_celery.config import Settings
+    from durable_celery.runtime import Runtime
+
+    handle = ThreeSteps.start_durable({"customer": "chatty"}, queue="nobody-listens")
+    small = Runtime(
+        runtime.app,
+        Settings(database_url=runtime.settings.database_url, max_buffered_events=3),
+    )
+    for number in range(3):
+        dc.send_event(handle.id, "ping", number, runtime=small)
+    before = signal_counts()
+    with pytest.raises(dc.EventBufferFull, match="already has 3 events waiting unconsumed"):
+        dc.send_event(handle.id, "ping", 3, runtime=small)
+    assert signal_counts() == before
+    dc.send_event(waiting_id, "ping", 0, runtime=small)  # the limit is per execution
+
+
+def test_queue_names_are_limited_by_a_setting(runtime, row_counts):
+    from durable_celery.client import start_execution
+    from durable_celery.config import Settings
+    from durable_celery.runtime import Runtime
+
+    strict = Runtime(
+        runtime.app,
+        Settings(database_url=runtime.settings.database_url, max_queue_name_length=10),
+    )
+    before = row_counts()
+    with pytest.raises(dc.InvalidOption, match="at most 10 characters"):
+        start_execution(ThreeSteps, {}, queue="eleven-char", runtime=strict)
+    assert row_counts() == before

@@ -3,11 +3,15 @@ being restarted while it waits."""
 
 from __future__ import annotations
 
+import pytest
+
 from durable_celery.store.connections import dispose_engines
 from durable_celery.testing import WorkerProcess, wait_until
 from tests.integration.conftest import ROOT
 from tests.integration.flows_control import LongRetry
 from tests.integration.restarts import restart_postgres
+
+pytestmark = pytest.mark.faults
 
 
 def test_a_retry_happens_after_all_workers_and_the_database_restarted(worker, runtime):

@@ -15,14 +15,16 @@ from contextlib import ExitStack, contextmanager
 import pytest
 from sqlalchemy import text
 
+import durable_celery as dc
 from durable_celery.store.connections import dispose_engines
 from durable_celery.testing import WorkerProcess, wait_until
 from tests.integration.conftest import ROOT
 from tests.integration.flows import runs_of
-from tests.integration.flows_faults import CrashMe, FiveSteps
+from tests.integration.flows_failures import ItemKillsItsWorker
+from tests.integration.flows_faults import CrashMe, FiveSteps, KillsItsWorker
 from tests.integration.restarts import restart_postgres, restart_redis
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
 FAST_RECOVERY = {
     "DURABLE_STALE_LOCK_TIMEOUT": "2",
@@ -207,3 +209,34 @@ def test_a_step_longer_than_the_stale_timeout_keeps_its_claim(runtime, worker, d
         ("last", 1, "completed"),
     ]
     assert runs_of(handle.id, "slow") == 1
+
+
+def test_a_step_that_kills_its_worker_every_time_fails_after_a_bounded_number_of_tries(
+    runtime, worker, db
+):
+    with maintenance(), fault_worker("poisoned", concurrency=1):
+        handle = KillsItsWorker.start_durable({}, queue="faults")
+        with pytest.raises(dc.WorkflowFailed) as failed:
+            handle.result(timeout=120)
+    assert failed.value.error["type"] == "durable_celery.errors.StepLimitExceeded"
+    # One attempt of its budget plus MAX_ABANDONED_ATTEMPTS (3) abandoned by dead workers.
+    assert runs_of(handle.id, "poison") == 4
+    assert [s.status for s in handle.execution().steps] == ["abandoned"] * 4
+
+
+def test_an_item_that_kills_its_worker_every_time_fails_after_a_bounded_number_of_tries(
+    runtime, worker, db
+):
+    with maintenance(), fault_worker("poisoned-items", concurrency=1):
+        handle = ItemKillsItsWorker.start_durable({}, queue="faults")
+        with pytest.raises(dc.WorkflowFailed) as failed:
+            handle.result(timeout=120)
+    assert failed.value.error["type"] == "durable_celery.errors.FanoutFailed"
+    assert "StepLimitExceeded" in failed.value.error["message"]
+    assert runs_of(handle.id, "run") == 4
+    statuses = db.execute(
+        text("SELECT status FROM step_items WHERE execution_id = :id ORDER BY item_index"),
+        {"id": handle.id},
+    ).scalars()
+    assert list(statuses) == ["completed", "failed"]
+    db.rollback()

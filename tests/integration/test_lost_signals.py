@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 from celery import Celery
 from sqlalchemy import text
@@ -67,3 +68,29 @@ def test_a_wake_up_that_vanished_from_the_broker_is_sent_again(runtime, worker, 
     # The session worker's own beat (grace 10 s) re-sends it; no manual wake-up.
     assert handle.result(timeout=30)["n"] == 3
     assert dc.get_execution(handle.id).status == "completed"
+
+
+def test_wake_ups_nobody_claims_are_re_sent_ever_less_often_and_named_in_a_warning(
+    runtime, redis_client, caplog
+):
+    queue = f"nobody-consumes-{uuid.uuid4().hex[:8]}"
+    handle = ThreeSteps.start_durable({"customer": "unheard"}, queue=queue)
+    quick = Runtime(
+        runtime.app,
+        Settings(
+            database_url=runtime.settings.database_url,
+            dispatch_grace=0.2,
+            dispatch_backoff_max=0.8,
+        ),
+    )
+    with caplog.at_level(logging.WARNING, logger="durable_celery.poller"):
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            poll_once(quick)
+            time.sleep(0.05)
+    # Every 0.2 s without a backoff (about 20 messages); with it, re-sends after 0.2, 0.4,
+    # 0.8, 0.8, ... seconds: the start's own message and about 6 more.
+    assert 4 <= redis_client.llen(queue) <= 9
+    warning = next(r.getMessage() for r in caplog.records if handle.id in r.getMessage())
+    assert f"on queue {queue!r}" in warning and f"celery worker -Q {queue}" in warning
+    assert handle.status() == "pending"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 import durable_celery as dc
@@ -96,6 +97,23 @@ def test_start_on_a_connection_is_transactional(worker, runtime, db):
         conn.rollback()
     assert committed.result(timeout=8)["n"] == 3
     assert _count(db, rolled_back.id) == 0
+
+
+def test_starts_on_one_pooled_connection_are_each_woken_at_commit(worker, runtime):
+    # One pooled DBAPI connection serves every checkout: each transaction's start must be
+    # published when that transaction commits, not left to the poller's 10 s grace.
+    engine = create_engine(runtime.settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        for number in range(12):
+            with engine.begin() as conn:
+                handle = ThreeSteps.start_durable({"customer": f"pooled-{number}"}, session=conn)
+            committed = time.monotonic()
+            assert wait_until(
+                lambda handle=handle: handle.status() != "pending", timeout=5, interval=0.02
+            )
+            assert time.monotonic() - committed < 1.0, f"start {number} waited for the poller"
+    finally:
+        engine.dispose()
 
 
 def test_delayed_start_waits_for_its_time_and_is_woken_by_the_poller(worker):

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import text
 
 import durable_celery as dc
-from durable_celery.testing import wait_until
+from durable_celery.testing import WorkerProcess, wait_until
+from tests.integration.conftest import ROOT
 from tests.integration.flows import ThreeSteps, runs_of
 from tests.integration.flows_control import (
     FailsOnceThenWorks,
@@ -16,6 +17,7 @@ from tests.integration.flows_control import (
     StepTimesOut,
     WaitsOnSlowChild,
 )
+from tests.integration.flows_failures import WideFanOut
 
 
 def test_the_workflow_deadline_interrupts_a_running_step(worker):
@@ -135,3 +137,39 @@ def test_control_calls_reject_bad_and_unknown_ids(call, runtime):
         call("nope")
     with pytest.raises(dc.ExecutionNotFound):
         call("7e57c0de-0000-4000-8000-000000000000")
+
+
+def test_cancel_during_a_fan_in_never_deadlocks_and_leaves_no_item_running(runtime, db):
+    def items(execution_id: str, status: str) -> int:
+        db.rollback()
+        return db.execute(
+            text("SELECT count(*) FROM step_items WHERE execution_id = :id AND status = :s"),
+            {"id": execution_id, "s": status},
+        ).scalar_one()
+
+    failures: list[Exception] = []
+    cancelled: list[str] = []
+    with WorkerProcess(queues=["fanin"], concurrency=4, cwd=ROOT, name="fanin") as fanin:
+        for round_number in range(12):
+            handle = WideFanOut.start_durable({"n": 300}, queue="fanin")
+            assert wait_until(lambda handle=handle: items(handle.id, "completed") >= 30, timeout=30)
+            try:
+                dc.cancel(handle.id, reason=f"round {round_number}")
+            except dc.ExecutionStateError:
+                continue  # the fan-out finished first: nothing to cancel
+            except Exception as exc:  # DeadlockDetected when the lock orders disagreed
+                failures.append(exc)
+            else:
+                cancelled.append(handle.id)
+        assert failures == []
+        assert len(cancelled) >= 6
+        for execution_id in cancelled:
+            assert wait_until(
+                lambda execution_id=execution_id: (
+                    dc.get_execution(execution_id).status == "cancelled"
+                ),
+                30,
+            )
+            # Items in flight were cancelled with their execution; none is left running.
+            assert items(execution_id, "running") == 0
+        assert "deadlock" not in fanin.log_tail(5_000).lower()

@@ -35,7 +35,11 @@ def test_empty_values_count_as_unset():
     ("overrides", "message"),
     [
         ({"database_url": "mysql://x/y"}, "must point at PostgreSQL"),
-        ({"schema": "bad-name; drop"}, "plain SQL identifier"),
+        ({"schema": "bad-name; drop"}, "lowercase SQL identifier"),
+        ({"schema": "Tenant"}, "lowercase SQL identifier"),
+        ({"poll_interval": "nan"}, "must be a finite number"),
+        ({"max_queue_name_length": 300}, "at most 255"),
+        ({"max_buffered_events": 0}, "whole number >= 1"),
         ({"poll_interval": 0}, "must be > 0"),
         ({"poll_interval": "fast"}, "must be a number"),
         ({"heartbeat_interval": 400}, "must be shorter than"),
@@ -86,3 +90,10 @@ def test_the_environment_alone_is_enough_for_client_calls(monkeypatch):
 
 def dc_id() -> str:
     return "00000000-0000-4000-8000-000000000000"
+
+
+def test_a_rejected_database_url_does_not_print_its_password():
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.resolve({}, {}, database_url="mysql://shop:s3cret@db.example/shop")
+    assert "s3cret" not in str(raised.value)
+    assert "mysql://shop:***@db.example/shop" in str(raised.value)

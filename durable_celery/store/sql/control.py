@@ -58,7 +58,7 @@ DROP_ITEMS_OF = text(
 )
 """Cancel the items of executions that ended, fencing out their workers (the token is
 cleared). Runs after END_EXECUTIONS locked the executions: every writer locks an
-execution before its items, except ITEM_FINISH, which locks its one item first."""
+execution before its items (ITEM_FINISH included), so this cannot deadlock with a fan-in."""
 
 LIVE_CHILDREN_OF = text(
     """

@@ -43,6 +43,7 @@ CLAIM = text(
         step_attempt = e.step_attempt + 1,
         step_started_at = now(),
         wake_requested = false,
+        resends = 0,
         updated_at = now()
     WHERE e.id = :id AND e.status = 'pending' AND e.run_at <= now()
     RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,

@@ -55,7 +55,7 @@ ITEM_CLAIM = text(
     """
     UPDATE step_items AS i
     SET status = 'running', lock_token = gen_random_uuid(), locked_by = :worker,
-        heartbeat_at = now(), attempt = i.attempt + 1, started_at = now()
+        heartbeat_at = now(), attempt = i.attempt + 1, started_at = now(), resends = 0
     WHERE i.id = :id AND i.status = 'pending' AND i.run_at <= now()
     RETURNING i.id, i.execution_id, i.step_name, i.fanout_seq, i.item_index, i.item,
               i.attempt, i.lock_token, i.queue
@@ -74,12 +74,18 @@ still waits for this fan-out. No lock: the fan-in (ITEM_FINISH) re-checks under 
 
 ITEM_FINISH = text(
     """
-    WITH done AS (
+    WITH parent_lock AS MATERIALIZED (
+        SELECT e.id FROM workflow_executions AS e
+        WHERE e.id = (SELECT execution_id FROM step_items WHERE id = :id)
+        FOR UPDATE OF e
+    ),
+    done AS (
         UPDATE step_items
         SET status = :status, output = CAST(:output AS jsonb), error = CAST(:error AS jsonb),
             completed_at = now(), duration_ms = :duration_ms, lock_token = NULL,
             heartbeat_at = NULL
         WHERE id = :id AND lock_token = :token
+          AND execution_id = (SELECT id FROM parent_lock)
         RETURNING execution_id, fanout_seq
     ),
     parent AS (
@@ -127,9 +133,11 @@ ITEM_FINISH = text(
            (SELECT count(*) FROM dropped) AS dropped
     """
 )
-"""Record an item's ending and do the fan-in in the same statement. The parent row's
-lock serialises finishing items, so the counter reaches zero exactly once and only that
-item flips the execution back to pending. A finishing item hands its concurrency slot to
+"""Record an item's ending and do the fan-in in the same statement. The execution's row
+is locked first (`parent_lock`, evaluated before the item's row is updated), as cancel
+and every other writer lock an execution before its items, so the two cannot deadlock.
+That lock serialises finishing items, so the counter reaches zero exactly once and only
+that item flips the execution back to pending. A finishing item hands its concurrency slot to
 the next queued item; a fail_fast failure cancels what has not started instead."""
 
 ITEM_RETRY_LATER = text(

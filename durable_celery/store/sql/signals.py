@@ -9,11 +9,16 @@ from durable_celery.store.sql.fragments import wake
 INSERT_EVENT = text(
     """
     INSERT INTO workflow_events (id, execution_id, name, payload)
-    VALUES (:event_id, :id, :name, CAST(:payload AS jsonb))
+    SELECT :event_id, :id, :name, CAST(:payload AS jsonb)
+    WHERE (SELECT count(*) FROM workflow_events
+           WHERE execution_id = :id AND consumed_by IS NULL) < :max_buffered
+    RETURNING id
     """
 )
-"""Buffer an event for an execution, in arrival order (`seq`). The caller holds the
-execution's row lock (LOCK_EXECUTION), so it cannot end meanwhile."""
+"""Buffer an event for an execution, in arrival order (`seq`), unless `max_buffered` of
+its events already wait unconsumed (no row returned). The caller holds the execution's
+row lock (LOCK_EXECUTION), so it cannot end meanwhile and two senders cannot both pass
+the count."""
 
 WAKE_FOR_SIGNAL = text(
     """

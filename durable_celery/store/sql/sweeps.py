@@ -4,46 +4,62 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+# A wake-up nobody claimed is sent again after `grace`, then after twice as long each
+# time, up to `backoff_max`: a queue that no worker consumes costs a message every few
+# minutes, not one every `grace` seconds.
+_UNCLAIMED_FOR_LONG = """
+          AND (dispatched_at IS NULL
+               OR dispatched_at < now() - make_interval(secs => greatest(:grace_seconds,
+                      least(:grace_seconds * power(2, least(resends, 30)), :backoff_max))))
+"""
+
 DISPATCH_DUE = text(
     """
     WITH due AS MATERIALIZED (
         SELECT id FROM workflow_executions
         WHERE status IN ('pending', 'waiting') AND run_at <= now()
-          AND (dispatched_at IS NULL
-               OR dispatched_at < now() - make_interval(secs => :grace_seconds))
+    """
+    + _UNCLAIMED_FOR_LONG
+    + """
         ORDER BY priority DESC, run_at
         LIMIT :batch_size
         FOR UPDATE SKIP LOCKED
     )
     UPDATE workflow_executions AS e
-    SET status = 'pending', dispatched_at = now(), updated_at = now()
+    SET status = 'pending', dispatched_at = now(), updated_at = now(),
+        resends = CASE WHEN e.dispatched_at IS NULL THEN 0 ELSE e.resends + 1 END
     FROM due
     WHERE e.id = due.id
-    RETURNING e.id, e.queue, e.priority
+    RETURNING e.id, e.queue, e.priority, e.workflow, e.resends
     """
 )
 """The poller: make due timers runnable and mark the wake-ups it is about to send.
 Only live rows are in the partial index it scans (ix_workflow_executions_due), so
-finished history costs nothing. A pending row dispatched less than `grace` ago is left
-alone: its wake-up is probably still in flight. Safe on several beats at once."""
+finished history costs nothing. A pending row dispatched recently is left alone: its
+wake-up is probably still in flight (see the backoff above; CLAIM resets `resends`).
+Safe on several beats at once."""
 
 DISPATCH_DUE_ITEMS = text(
     """
     WITH due AS MATERIALIZED (
         SELECT id FROM step_items
         WHERE status = 'pending' AND run_at <= now()
-          AND (dispatched_at IS NULL
-               OR dispatched_at < now() - make_interval(secs => :grace_seconds))
+    """
+    + _UNCLAIMED_FOR_LONG
+    + """
         ORDER BY run_at
         LIMIT :batch_size
         FOR UPDATE SKIP LOCKED
     )
-    UPDATE step_items AS i SET dispatched_at = now()
+    UPDATE step_items AS i
+    SET dispatched_at = now(),
+        resends = CASE WHEN i.dispatched_at IS NULL THEN 0 ELSE i.resends + 1 END
     FROM due WHERE i.id = due.id
-    RETURNING i.id, i.queue
+    RETURNING i.id, i.queue, i.resends
     """
 )
-"""The poller's sweep of fan-out items: retry timers that are due, lost wake-ups."""
+"""The poller's sweep of fan-out items: retry timers that are due, lost wake-ups, with
+the same backoff."""
 
 EXPIRED_DEADLINES = text(
     """
