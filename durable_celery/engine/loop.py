@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,32 +24,22 @@ from durable_celery.engine.children import StepChildren
 from durable_celery.engine.claims import run_claimed
 from durable_celery.engine.heartbeat import heartbeat_for
 from durable_celery.engine.interrupts import ClaimLost, Suspend
+from durable_celery.engine.recording import Recorder, Timing
 from durable_celery.engine.timeouts import Interrupted, Limit, limit_for, time_limit
 from durable_celery.engine.waits import StepWaits
 from durable_celery.errors import (
     DurableError,
     LockLost,
-    RecordingFailed,
     StepTimeout,
     UnknownWorkflow,
     cancellation_record,
     deadline_record,
-    qualified_name,
 )
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension, WakeTarget
-from durable_celery.store import control, executions
+from durable_celery.store import executions
 from durable_celery.store.codec import encode_record
-from durable_celery.store.connections import is_disconnect, transaction
-from durable_celery.store.executions import (
-    Advance,
-    Checkpoint,
-    ClaimedExecution,
-    Finish,
-    RetryAfter,
-    StepRun,
-)
-from durable_celery.store.records import Wakeup
+from durable_celery.store.executions import Advance, ClaimedExecution, Finish, RetryAfter, StepRun
 
 logger = logging.getLogger("durable_celery.executor")
 
@@ -70,19 +58,6 @@ def run_execution(runtime: Runtime, execution_id: str) -> ExecutionStatus | None
     )
 
 
-@dataclass(frozen=True)
-class _Timing:
-    started_at: datetime
-    clock: float
-
-    @classmethod
-    def now(cls) -> _Timing:
-        return cls(datetime.now(UTC), time.perf_counter())
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.clock) * 1000
-
-
 class ExecutionRun:
     """One claim of one execution, from the claim until the run stops."""
 
@@ -91,7 +66,7 @@ class ExecutionRun:
         self.conn = conn
         self.claim = claim
         self.codec = runtime.codec
-        self.step_runs = claim.step_runs
+        self.record = Recorder(runtime, conn, claim)
         # The saga: the undo steps still to run after the current one (None outside one),
         # and the error that failed the execution.
         self.compensations = claim.compensations
@@ -110,12 +85,12 @@ class ExecutionRun:
             self.runtime.import_workflows()
             self.workflow: type[Workflow] = get_workflow(claim.workflow)
         except UnknownWorkflow as unknown:
-            return self._fail_without_step(unknown)
+            return self.record.fail_without_step(outcomes.describe_error(unknown))
         if claim.cancel_requested:
-            return self._end(ExecutionStatus.CANCELLED, cancellation_record(None))
+            return self.record.end(ExecutionStatus.CANCELLED, cancellation_record(None))
         if claim.deadline_at is not None and claim.deadline_at <= datetime.now(UTC):
-            return self._end(ExecutionStatus.TIMED_OUT, deadline_record())
-        if self.step_runs:
+            return self.record.end(ExecutionStatus.TIMED_OUT, deadline_record())
+        if claim.step_runs:
             self._load_history()
         self.ctx = StepContext(
             execution_id=claim.id,
@@ -138,16 +113,15 @@ class ExecutionRun:
             name, attempt = step
             spec = self.workflow.step_spec(name)
             if spec is None:
-                return self._fail_without_step(
-                    DurableError(
-                        f"step {name!r} no longer exists in workflow {self.workflow.name!r} "
-                        f"(steps now: {', '.join(self.workflow.step_names())}); deploy a "
-                        f"version that still has it, or cancel the execution"
-                    )
+                vanished = DurableError(
+                    f"step {name!r} no longer exists in workflow {self.workflow.name!r} (steps "
+                    f"now: {', '.join(self.workflow.step_names())}); deploy a version that "
+                    f"still has it, or cancel the execution"
                 )
+                return self.record.fail_without_step(outcomes.describe_error(vanished))
             too_often = outcomes.abandoned_too_often(spec, attempt)
             if too_often is not None:
-                return self._fail_without_step(too_often)
+                return self.record.fail_without_step(outcomes.describe_error(too_often))
             step = self._attempt(spec, attempt, resuming_fanout)
             resuming_fanout = False
         return step
@@ -171,37 +145,37 @@ class ExecutionRun:
             waits=StepWaits(self.conn, self.claim.fence, spec.name, visit),
             children=StepChildren(self.runtime, self.claim.id, spec.name, visit),
         )
-        timing = _Timing.now()
-        # The rule: whatever happens after the step returns or raises, the attempt ends
-        # recorded and the claim released. Only a lost claim or a database that went away
-        # leaves it to stale recovery.
-        try:
-            return self._settle(spec, attempt, resuming_fanout, timing)
-        except LockLost:
-            raise
-        except Exception as exc:
-            if is_disconnect(exc):
-                raise
-            return self._recording_failed(spec, attempt, timing, exc)
+        timing = Timing.now()
+        return self.record.settle(
+            spec.name,
+            attempt,
+            timing,
+            self.checkpointed_context,
+            lambda: self._settle(spec, attempt, resuming_fanout, timing),
+        )
 
     def _settle(
-        self, spec: StepSpec, attempt: int, resuming_fanout: bool, timing: _Timing
+        self, spec: StepSpec, attempt: int, resuming_fanout: bool, timing: Timing
     ) -> Next | ExecutionStatus:
         """Run the attempt and record how it ended."""
         try:
             output = self._call(spec, resuming_fanout)
             output_json = self.codec.encode(output, f"output of step {spec.name!r}")
             next_name = outcomes.next_step(
-                self.workflow, spec, output, self.step_runs, self.compensations
+                self.workflow, spec, output, self.record.step_runs, self.compensations
             )
             context_json = self.codec.encode(self.context, "context")
         except Suspend as suspend:
-            return self._suspend(suspend)
+            if suspend.reason is Suspension.FANOUT:
+                # START_FANOUT already released the claim; dispatch the first items.
+                self.runtime.publish(suspend.wakeups)
+                return ExecutionStatus.WAITING
+            return self.record.suspend(suspend.reason, suspend.wake_at)
         except ClaimLost:
             raise LockLost(f"execution {self.claim.id}: claim lost during a wait") from None
         except Interrupted as interrupted:
             if interrupted.limit is Limit.DEADLINE:
-                return self._end(ExecutionStatus.TIMED_OUT, deadline_record())
+                return self.record.end(ExecutionStatus.TIMED_OUT, deadline_record())
             timeout = StepTimeout(
                 f"step {spec.name!r} ran longer than its timeout of {spec.timeout}"
             )
@@ -216,7 +190,9 @@ class ExecutionRun:
         if spec.is_fanout:
             if resuming_fanout:
                 return fanout.collect(self.conn, self.claim, spec)
-            return fanout.fan_out(self.conn, self.claim, spec, self.ctx, self.step_runs, self.codec)
+            return fanout.fan_out(
+                self.conn, self.claim, spec, self.ctx, self.record.step_runs, self.codec
+            )
         seconds, limit = limit_for(spec.timeout, self.claim.deadline_at)
         with time_limit(seconds, limit):
             return spec.fn(self.ctx)
@@ -234,26 +210,28 @@ class ExecutionRun:
         self.visits[spec.name] += 1
         if next_name is None:
             if self.compensations is None:
-                self._checkpoint(
+                self.record.checkpoint(
                     run, Finish(ExecutionStatus.COMPLETED, context_json, output_json, None)
                 )
                 return ExecutionStatus.COMPLETED
             failure = self.codec.record_error(self.failure or {})
-            self._checkpoint(run, Finish(ExecutionStatus.COMPENSATED, context_json, None, failure))
+            self.record.checkpoint(
+                run, Finish(ExecutionStatus.COMPENSATED, context_json, None, failure)
+            )
             return ExecutionStatus.COMPENSATED
         if spec.kind is StepKind.COMPENSATION:
             self.compensations = (self.compensations or [])[1:]
-        if self._checkpoint(
+        if self.record.checkpoint(
             run, Advance(next_name, context_json, self.compensations)
         ).cancel_requested:
-            return self._end(ExecutionStatus.CANCELLED, cancellation_record(None))
+            return self.record.end(ExecutionStatus.CANCELLED, cancellation_record(None))
         self.checkpointed_context = context_json
         if spec.kind is not StepKind.COMPENSATION:
             self.results[spec.name] = output
         return next_name, 1
 
     def _failed(
-        self, spec: StepSpec, attempt: int, exc: BaseException, timing: _Timing
+        self, spec: StepSpec, attempt: int, exc: BaseException, timing: Timing
     ) -> Next | ExecutionStatus:
         """Record a failed attempt and apply what `outcomes.after_failure` decides."""
         error = outcomes.describe_error(exc, spec.name, attempt)
@@ -280,8 +258,8 @@ class ExecutionRun:
             retry = RetryAfter(
                 decision.delay.total_seconds(), self.checkpointed_context, self.compensations
             )
-            if self._checkpoint(run, retry).cancel_requested:
-                return self._end(
+            if self.record.checkpoint(run, retry).cancel_requested:
+                return self.record.end(
                     ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
                 )
             return ExecutionStatus.PENDING
@@ -292,7 +270,7 @@ class ExecutionRun:
             ending = Finish(
                 decision.status, self.checkpointed_context, None, self.codec.record_error(error)
             )
-            self._checkpoint(run, ending)
+            self.record.checkpoint(run, ending)
             return decision.status
         # The saga: record the failure, then run the undo steps inline, newest first,
         # from the last checkpoint's context.
@@ -300,111 +278,22 @@ class ExecutionRun:
         self.failure = self.ctx.failure = error
         self.compensations = rest
         start = Advance(first, self.checkpointed_context, rest, execution_error=error_json)
-        if self._checkpoint(run, start).cancel_requested:
-            return self._end(ExecutionStatus.CANCELLED, cancellation_record(None))
+        if self.record.checkpoint(run, start).cancel_requested:
+            return self.record.end(ExecutionStatus.CANCELLED, cancellation_record(None))
         self.context.clear()
         self.context.update(json.loads(self.checkpointed_context))
         return first, 1
-
-    # --- writes --------------------------------------------------------------------------
 
     def _step_run(
         self,
         spec: StepSpec,
         attempt: int,
         status: StepStatus,
-        timing: _Timing,
+        timing: Timing,
         *,
         output: str | None = None,
         error: str | None = None,
     ) -> StepRun:
-        self.step_runs += 1
-        return StepRun(
-            step_name=spec.name,
-            sequence=self.step_runs,
-            attempt=attempt,
-            status=status,
-            started_at=timing.started_at,
-            duration_ms=timing.elapsed_ms(),
-            worker=self.runtime.worker_id,
-            output=output,
-            error=error,
-            logs=self.codec.record_logs(self.ctx.log_lines),
+        return self.record.step_run(
+            spec.name, attempt, status, timing, self.ctx.log_lines, output=output, error=error
         )
-
-    def _checkpoint(self, run: StepRun, move: Advance | Finish | RetryAfter) -> Checkpoint:
-        done = executions.checkpoint(self.conn, self.claim.fence, run, move)
-        self.runtime.publish(done.wakeups)
-        return done
-
-    def _suspend(self, suspend: Suspend) -> ExecutionStatus:
-        if suspend.reason is Suspension.FANOUT:
-            # START_FANOUT already released the claim; dispatch the first items.
-            self.runtime.publish(suspend.wakeups)
-            return ExecutionStatus.WAITING
-        suspended = executions.suspend(self.conn, self.claim.fence, suspend.reason, suspend.wake_at)
-        if suspended.cancel_requested:
-            return self._end(
-                ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
-            )
-        if suspended.status is ExecutionStatus.PENDING:
-            # What it waits for happened meanwhile: wake it again at once.
-            self.runtime.publish([Wakeup(self.claim.id, self.claim.queue)])
-        return suspended.status
-
-    def _end(
-        self, status: ExecutionStatus, error: dict[str, Any], *, holding_claim: bool = True
-    ) -> ExecutionStatus:
-        """End the execution as cancelled or timed_out, with its children and items."""
-        with transaction(self.runtime.database) as conn:
-            wakeups = control.stop_executions(
-                conn,
-                [self.claim.id],
-                status,
-                error,
-                include_running=True,
-                token=self.claim.token if holding_claim else None,
-            )
-        self.runtime.publish(wakeups)
-        return status
-
-    def _fail_without_step(self, exc: Exception) -> ExecutionStatus:
-        error = self.codec.record_error(outcomes.describe_error(exc))
-        self.runtime.publish(executions.fail_without_step(self.conn, self.claim.fence, error))
-        return ExecutionStatus.FAILED
-
-    def _recording_failed(
-        self, spec: StepSpec, attempt: int, timing: _Timing, cause: Exception
-    ) -> ExecutionStatus:
-        """Recording the attempt failed: fail the execution with RecordingFailed, recorded
-        with a step row if the database takes one, else without."""
-        logger.error(
-            "execution %s: the outcome of step %s attempt %d could not be recorded; failing "
-            "the execution",
-            self.claim.id,
-            spec.name,
-            attempt,
-            exc_info=cause,
-        )
-        failure = RecordingFailed(
-            f"the outcome of step {spec.name!r} (attempt {attempt}) could not be recorded: "
-            f"{outcomes.describe_error(cause)['message']}"
-        )
-        error = self.codec.record_error(outcomes.describe_error(failure, spec.name, attempt))
-        run = self._step_run(spec, attempt, StepStatus.FAILED, timing, error=error)
-        ending = Finish(ExecutionStatus.FAILED, self.checkpointed_context, None, error)
-        try:
-            self._checkpoint(replace(run, logs=None), ending)
-        except LockLost:
-            raise
-        except Exception as again:
-            if is_disconnect(again):
-                raise
-            # Even the step row was refused: end the execution without one, with an error
-            # made of nothing but fixed text.
-            bare = {"type": qualified_name(RecordingFailed), "message": "see the worker log"}
-            wakeups = executions.fail_without_step(
-                self.conn, self.claim.fence, self.codec.record_error(bare)
-            )
-            self.runtime.publish(wakeups)
-        return ExecutionStatus.FAILED

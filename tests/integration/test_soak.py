@@ -12,7 +12,9 @@ from tests.integration.conftest import ROOT, RUN, drop_database, servers
 
 
 @pytest.mark.timeout(400)
-def test_a_short_soak_loses_nothing_records_nothing_twice_and_leaves_nothing_running(session_database):
+def test_a_short_soak_loses_nothing_records_nothing_twice_leaves_nothing_running(
+    session_database,
+):
     result = subprocess.run(
         [
             sys.executable,

@@ -1,0 +1,175 @@
+"""Writing down what happened to a claimed execution: the one place where the rule holds.
+
+The rule: whatever happens after a step returns or raises, the attempt ends recorded
+(completed, failed with its real error, or retried) and the claim is released. The step
+loop decides; `Recorder` writes, through the store, and `settle` turns any failure to
+write into a recorded `RecordingFailed` ending. Only a lost claim or a database that went
+away leaves the attempt to stale recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from durable_celery.engine.outcomes import describe_error
+from durable_celery.errors import LockLost, RecordingFailed, cancellation_record, qualified_name
+from durable_celery.runtime import Runtime
+from durable_celery.states import ExecutionStatus, StepStatus, Suspension
+from durable_celery.store import control, executions
+from durable_celery.store.connections import is_disconnect, transaction
+from durable_celery.store.executions import (
+    Advance,
+    Checkpoint,
+    ClaimedExecution,
+    Finish,
+    RetryAfter,
+    StepRun,
+)
+from durable_celery.store.records import Wakeup
+
+logger = logging.getLogger("durable_celery.executor")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Timing:
+    started_at: datetime
+    clock: float
+
+    @classmethod
+    def now(cls) -> Timing:
+        return cls(datetime.now(UTC), time.perf_counter())
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.clock) * 1000
+
+
+class Recorder:
+    """The writes made for one claim of one execution, all fenced by its lock token."""
+
+    def __init__(self, runtime: Runtime, conn: Connection, claim: ClaimedExecution) -> None:
+        self.runtime = runtime
+        self.conn = conn
+        self.claim = claim
+        self.codec = runtime.codec
+        self.step_runs = claim.step_runs  # step rows of the execution, for their sequence
+
+    def step_run(
+        self,
+        step: str,
+        attempt: int,
+        status: StepStatus,
+        timing: Timing,
+        log_lines: list[str],
+        *,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> StepRun:
+        self.step_runs += 1
+        return StepRun(
+            step_name=step,
+            sequence=self.step_runs,
+            attempt=attempt,
+            status=status,
+            started_at=timing.started_at,
+            duration_ms=timing.elapsed_ms(),
+            worker=self.runtime.worker_id,
+            output=output,
+            error=error,
+            logs=self.codec.record_logs(log_lines),
+        )
+
+    def checkpoint(self, run: StepRun, move: Advance | Finish | RetryAfter) -> Checkpoint:
+        done = executions.checkpoint(self.conn, self.claim.fence, run, move)
+        self.runtime.publish(done.wakeups)
+        return done
+
+    def suspend(self, reason: Suspension, wake_at: datetime | None) -> ExecutionStatus:
+        suspended = executions.suspend(self.conn, self.claim.fence, reason, wake_at)
+        if suspended.cancel_requested:
+            return self.end(
+                ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
+            )
+        if suspended.status is ExecutionStatus.PENDING:
+            # What it waits for happened meanwhile: wake it again at once.
+            self.runtime.publish([Wakeup(self.claim.id, self.claim.queue)])
+        return suspended.status
+
+    def end(
+        self, status: ExecutionStatus, error: dict[str, Any], *, holding_claim: bool = True
+    ) -> ExecutionStatus:
+        """End the execution as cancelled or timed_out, with its children and items."""
+        with transaction(self.runtime.database) as conn:
+            wakeups = control.stop_executions(
+                conn,
+                [self.claim.id],
+                status,
+                error,
+                include_running=True,
+                token=self.claim.token if holding_claim else None,
+            )
+        self.runtime.publish(wakeups)
+        return status
+
+    def fail_without_step(self, error: dict[str, Any]) -> ExecutionStatus:
+        recorded = self.codec.record_error(error)
+        self.runtime.publish(executions.fail_without_step(self.conn, self.claim.fence, recorded))
+        return ExecutionStatus.FAILED
+
+    def settle(
+        self,
+        step: str,
+        attempt: int,
+        timing: Timing,
+        checkpointed_context: str,
+        record: Callable[[], T],
+    ) -> T | ExecutionStatus:
+        """Run `record` (the attempt and the writes of its ending); if writing fails, fail
+        the execution with RecordingFailed, with a step row if the database takes one,
+        else without."""
+        try:
+            return record()
+        except LockLost:
+            raise
+        except Exception as cause:
+            if is_disconnect(cause):
+                raise
+            return self._recording_failed(step, attempt, timing, checkpointed_context, cause)
+
+    def _recording_failed(
+        self, step: str, attempt: int, timing: Timing, context: str, cause: Exception
+    ) -> ExecutionStatus:
+        logger.error(
+            "execution %s: the outcome of step %s attempt %d could not be recorded; failing "
+            "the execution",
+            self.claim.id,
+            step,
+            attempt,
+            exc_info=cause,
+        )
+        failure = RecordingFailed(
+            f"the outcome of step {step!r} (attempt {attempt}) could not be recorded: "
+            f"{describe_error(cause)['message']}"
+        )
+        error = self.codec.record_error(describe_error(failure, step, attempt))
+        run = self.step_run(step, attempt, StepStatus.FAILED, timing, [], error=error)
+        try:
+            self.checkpoint(run, Finish(ExecutionStatus.FAILED, context, None, error))
+        except LockLost:
+            raise
+        except Exception as again:
+            if is_disconnect(again):
+                raise
+            # Even the step row was refused: end without one, with fixed text only.
+            return self.fail_without_step(
+                {"type": qualified_name(RecordingFailed), "message": "see the worker log"}
+            )
+        return ExecutionStatus.FAILED
