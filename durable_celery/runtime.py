@@ -12,8 +12,9 @@ import importlib
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cached_property
+from typing import Any
 
 from celery import Celery
 from sqlalchemy import Engine
@@ -24,7 +25,7 @@ from durable_celery.states import WakeTarget
 from durable_celery.store import executions
 from durable_celery.store.codec import Codec
 from durable_celery.store.connections import autocommit, engine_for
-from durable_celery.store.executions import NewExecution
+from durable_celery.store.executions import NewExecution, StartsAs
 from durable_celery.store.records import Wakeup
 
 logger = logging.getLogger("durable_celery")
@@ -72,6 +73,31 @@ class Runtime:
             importlib.import_module(module)
         self._workflows_imported = True
 
+    def queue_for(self, workflow: StartsAs, queue: str | None = None) -> str:
+        """The queue of an execution's wake-ups: the one given, else the workflow's own,
+        else what the app's routing says for "durable:<workflow name>" (its task_routes),
+        else the app's task_default_queue, like for any task of the app."""
+        if queue is not None:
+            return queue
+        if workflow.queue is not None:
+            return workflow.queue
+        route = self.app.amqp.router.route({}, f"durable:{workflow.name}", (), {})
+        routed = route.get("queue")
+        return str(routed.name) if routed is not None else str(self.app.conf.task_default_queue)
+
+    def new_execution(
+        self, workflow: StartsAs, input: Mapping[str, Any] | None, **options: Any
+    ) -> NewExecution:
+        """A checked execution to start, routed like the app routes its tasks."""
+        queue = self.queue_for(workflow, options.pop("queue", None))
+        return NewExecution.of(
+            workflow,
+            input,
+            queue=queue,
+            max_queue_name_length=self.settings.max_queue_name_length,
+            **options,
+        )
+
     def start(self, new: NewExecution) -> str:
         """Insert an execution on its own and publish its wake-up once committed; returns
         its id (or the id of the execution its idempotency key already names). One
@@ -92,6 +118,7 @@ class Runtime:
                     queue=wakeup.queue,
                     serializer="json",
                     ignore_result=True,
+                    shadow=f"durable:{wakeup.label}" if wakeup.label else None,
                 )
             except Exception:
                 logger.warning(

@@ -66,7 +66,7 @@ def start_execution(
 ) -> ExecutionHandle:
     """Persist a new execution of `workflow` and wake a worker for it once committed."""
     runtime = runtime or current_runtime()
-    new = executions.NewExecution.of(
+    new = runtime.new_execution(
         workflow,
         input,
         queue=queue,
@@ -74,7 +74,6 @@ def start_execution(
         delay=delay,
         run_at=run_at,
         idempotency_key=idempotency_key,
-        max_queue_name_length=runtime.settings.max_queue_name_length,
     )
     if session is None:
         return ExecutionHandle(runtime.start(new), runtime)

@@ -18,7 +18,6 @@ from durable_celery.errors import InvalidOption, UnknownWorkflow, WorkflowDefini
 from durable_celery.states import ExecutionStatus
 from durable_celery.time import Duration, to_timedelta
 
-DEFAULT_QUEUE = "default"
 DEFAULT_MAX_STEP_RUNS = 10_000
 
 
@@ -64,7 +63,9 @@ class Workflow:
     """Base class of durable workflows. Subclass it and declare steps with `@step`."""
 
     name: ClassVar[str]
-    queue: ClassVar[str] = DEFAULT_QUEUE
+    # None: the app's routing decides (task_routes for "durable:<name>", else the app's
+    # task_default_queue), like for any Celery task.
+    queue: ClassVar[str | None] = None
     timeout: ClassVar[Duration | None] = None
     max_step_runs: ClassVar[int] = DEFAULT_MAX_STEP_RUNS
 
@@ -86,10 +87,11 @@ class Workflow:
         def fail(problem: str) -> WorkflowDefinitionError:
             return WorkflowDefinitionError(f"workflow {name!r}: {problem}")
 
-        try:
-            check_queue(cls.queue)
-        except InvalidOption as exc:
-            raise fail(str(exc)) from None
+        if cls.queue is not None:
+            try:
+                check_queue(cls.queue)
+            except InvalidOption as exc:
+                raise fail(str(exc)) from None
         cls.__timeout__ = None
         if cls.timeout is not None:
             try:

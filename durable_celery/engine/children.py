@@ -17,7 +17,7 @@ from durable_celery.engine.interrupts import Suspend
 from durable_celery.errors import ChildWorkflowFailed
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus, Suspension
-from durable_celery.store import executions, queries
+from durable_celery.store import queries
 from durable_celery.store.connections import reading
 
 
@@ -42,14 +42,13 @@ class StepChildren:
         child = get_workflow(workflow) if isinstance(workflow, str) else workflow
         call = self.calls
         self.calls += 1
-        new = executions.NewExecution.of(
+        new = self.runtime.new_execution(
             child,
             input,
             queue=queue,
             idempotency_key=f"child:{self.parent_id}:{self.step}:{self.visit}:{call}",
             parent_id=self.parent_id,
             wake_parent=wait,
-            max_queue_name_length=self.runtime.settings.max_queue_name_length,
         )
         # Committed at once: the child runs on its own, whatever becomes of this step.
         child_id = self.runtime.start(new)

@@ -39,6 +39,7 @@ def fan_out(
     wakeups = items.start_fanout(
         conn,
         claim.fence,
+        workflow=claim.workflow,
         step_name=spec.name,
         fanout_seq=fanout_seq,
         queue=spec.queue or claim.queue,

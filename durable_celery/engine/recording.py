@@ -100,7 +100,9 @@ class Recorder:
             )
         if suspended.status is ExecutionStatus.PENDING:
             # What it waits for happened meanwhile: wake it again at once.
-            self.runtime.publish([Wakeup(self.claim.id, self.claim.queue)])
+            self.runtime.publish(
+                [Wakeup(self.claim.id, self.claim.queue, label=self.claim.workflow)]
+            )
         return suspended.status
 
     def end(

@@ -66,7 +66,7 @@ def stop_executions(
         conn.execute(sql.DROP_ITEMS_OF, {"ids": ended})
         conn.execute(sql.DROP_INPUTS_OF, {"ids": ended})
         wakeups += [
-            Wakeup(str(row.id), row.queue)
+            Wakeup(str(row.id), row.queue, label=row.workflow)
             for row in conn.execute(sql.WAKE_PARENTS_OF, {"ids": ended})
             if row.status == ExecutionStatus.PENDING
         ]
@@ -95,4 +95,4 @@ def resume_failed(conn: Connection, execution_id: str, timeout: timedelta | None
             "timeout_seconds": None if timeout is None else timeout.total_seconds(),
         },
     ).one()
-    return Wakeup(execution_id, row.queue)
+    return Wakeup(execution_id, row.queue, label=row.workflow)

@@ -52,7 +52,7 @@ class StartsAs(Protocol):
     def name(self) -> str: ...
 
     @property
-    def queue(self) -> str: ...
+    def queue(self) -> str | None: ...
 
     def first_step(self) -> str: ...
 
@@ -83,7 +83,7 @@ class NewExecution:
         workflow: StartsAs,
         input: Mapping[str, Any] | None,
         *,
-        queue: str | None = None,
+        queue: str,
         priority: int = 0,
         delay: Duration | None = None,
         run_at: datetime | None = None,
@@ -92,7 +92,8 @@ class NewExecution:
         wake_parent: bool = False,
         max_queue_name_length: int = MAX_QUEUE_NAME_LENGTH,
     ) -> NewExecution:
-        """Check every option (InvalidPayload / InvalidOption) before anything is written."""
+        """Check every option (InvalidPayload / InvalidOption) before anything is written.
+        `queue`: the one its wake-ups go to, as the runtime resolved it."""
         if input is None:
             input = {}
         if not isinstance(input, Mapping):
@@ -111,9 +112,7 @@ class NewExecution:
             workflow=workflow.name,
             first_step=workflow.first_step(),
             input=input,
-            queue=check_queue(
-                workflow.queue if queue is None else queue, max_length=max_queue_name_length
-            ),
+            queue=check_queue(queue, max_length=max_queue_name_length),
             priority=check_priority(priority),
             run_at=run_at,
             delay_seconds=delay_seconds,
@@ -132,7 +131,9 @@ class Started:
 
     def wakeup(self, new: NewExecution) -> list[Wakeup]:
         """The wake-up to publish once the row is committed."""
-        return [Wakeup(self.id, new.queue)] if self.created and new.dispatch_now else []
+        if not (self.created and new.dispatch_now):
+            return []
+        return [Wakeup(self.id, new.queue, label=new.workflow)]
 
 
 def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> Started:
@@ -373,7 +374,7 @@ def _fenced(row: Any, fence: Fence) -> Any:
 def _parent_wakeup(row: Any) -> list[Wakeup]:
     if row.parent_id is None:
         return []
-    return [Wakeup(str(row.parent_id), row.parent_queue)]
+    return [Wakeup(str(row.parent_id), row.parent_queue, label=row.parent_workflow)]
 
 
 def _json_list(values: list[str] | None) -> str | None:

@@ -23,6 +23,7 @@ def start_fanout(
     conn: Connection,
     fence: Fence,
     *,
+    workflow: str,
     step_name: str,
     fanout_seq: int,
     queue: str,
@@ -47,7 +48,7 @@ def start_fanout(
     if len(rows) != len(values):
         raise LockLost(f"execution {fence.execution_id}: lock token no longer matches")
     return [
-        Wakeup(str(row.id), queue, WakeTarget.ITEM)
+        Wakeup(str(row.id), queue, WakeTarget.ITEM, f"{workflow}.{step_name}")
         for row in rows
         if row.status == ItemStatus.PENDING
     ]
@@ -170,7 +171,8 @@ def finish_item(conn: Connection, item: ClaimedItem, end: ItemEnd) -> list[Wakeu
         return None
     wakeups = []
     if row.next_id is not None:
-        wakeups.append(Wakeup(str(row.next_id), row.next_queue, WakeTarget.ITEM))
+        label = f"{row.parent_workflow}.{item.step_name}" if row.parent_workflow else ""
+        wakeups.append(Wakeup(str(row.next_id), row.next_queue, WakeTarget.ITEM, label))
     if row.parent_status == ExecutionStatus.PENDING:
-        wakeups.append(Wakeup(item.execution_id, row.parent_queue))
+        wakeups.append(Wakeup(item.execution_id, row.parent_queue, label=row.parent_workflow))
     return wakeups

@@ -17,6 +17,9 @@ class Wakeup:
     id: str
     queue: str
     target: WakeTarget = WakeTarget.EXECUTION
+    # What workers, Flower and `celery inspect` show for it: the workflow's name, and for
+    # an item the step's too ("durable:place_order.price_lines").
+    label: str = ""
 
 
 @dataclass(frozen=True)

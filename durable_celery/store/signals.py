@@ -60,4 +60,4 @@ def _wake(conn: Connection, execution_id: str, name: str, *, answered_input: boo
     ).first()
     if woken is None or woken.status != ExecutionStatus.PENDING:
         return []
-    return [Wakeup(execution_id, woken.queue)]
+    return [Wakeup(execution_id, woken.queue, label=woken.workflow)]

@@ -45,7 +45,10 @@ def dispatch_due(
     priority first; a wake-up nobody claimed is re-sent with a growing wait."""
     rows = conn.execute(sql.DISPATCH_DUE, _dispatch_params(grace_seconds, backoff_max, batch_size))
     by_priority = sorted(rows, key=lambda row: -row.priority)
-    return [Dispatched(Wakeup(str(row.id), row.queue), row.resends) for row in by_priority]
+    return [
+        Dispatched(Wakeup(str(row.id), row.queue, label=row.workflow), row.resends)
+        for row in by_priority
+    ]
 
 
 def dispatch_due_items(
@@ -55,7 +58,8 @@ def dispatch_due_items(
         sql.DISPATCH_DUE_ITEMS, _dispatch_params(grace_seconds, backoff_max, batch_size)
     )
     return [
-        Dispatched(Wakeup(str(row.id), row.queue, WakeTarget.ITEM), row.resends) for row in rows
+        Dispatched(Wakeup(str(row.id), row.queue, WakeTarget.ITEM, _item_label(row)), row.resends)
+        for row in rows
     ]
 
 
@@ -80,6 +84,10 @@ def recover_stale(conn: Connection, stale_seconds: float, batch_size: int) -> li
     params = {"stale_seconds": stale_seconds, "batch_size": batch_size}
     executions = conn.execute(sql.RECOVER_STALE_EXECUTIONS, params).all()
     items = conn.execute(sql.RECOVER_STALE_ITEMS, params).all()
-    return [Wakeup(str(row.id), row.queue) for row in executions] + [
-        Wakeup(str(row.id), row.queue, WakeTarget.ITEM) for row in items
+    return [Wakeup(str(row.id), row.queue, label=row.workflow) for row in executions] + [
+        Wakeup(str(row.id), row.queue, WakeTarget.ITEM, _item_label(row)) for row in items
     ]
+
+
+def _item_label(row: Any) -> str:
+    return f"{row.workflow}.{row.step_name}"

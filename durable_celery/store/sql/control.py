@@ -80,7 +80,7 @@ WAKE_PARENTS_OF = text(
     FROM workflow_executions AS c
     WHERE c.id = ANY(CAST(:ids AS uuid[])) AND c.wake_parent AND p.id = c.parent_id
       AND p.status IN ('pending', 'running', 'waiting')
-    RETURNING p.id, p.queue, p.status
+    RETURNING p.id, p.queue, p.status, p.workflow
     """
 )
 """Children that ended (cancelled, timed out) wake the parents waiting on them."""
@@ -100,7 +100,7 @@ RESUME_FAILED = text(
         deadline_at = now() + make_interval(secs => :timeout_seconds),
         updated_at = now()
     WHERE id = :id AND status IN ('failed', 'timed_out')
-    RETURNING queue
+    RETURNING queue, workflow
     """
 )
 """retry(): resume from the step it failed in; completed outputs stay as recorded."""

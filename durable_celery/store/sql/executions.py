@@ -128,7 +128,7 @@ _WAKE_PARENT = (
         FROM fenced
         WHERE fenced.wake_parent AND p.id = fenced.parent_id
           AND p.status IN ('pending', 'running', 'waiting')
-        RETURNING p.id, p.queue, p.status
+        RETURNING p.id, p.queue, p.status, p.workflow
     )
 """
 )
@@ -163,7 +163,8 @@ FINISH = text(
     + _WAKE_PARENT
     + _RECORD_STEP
     + """ RETURNING (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
-                    (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue
+                    (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue,
+                    (SELECT woken.workflow FROM woken) AS parent_workflow
     """
 )
 """Record the last step run (completed or failed) and end the execution with `status`,
@@ -184,7 +185,8 @@ FAIL_WITHOUT_STEP = text(
     + """
     SELECT (SELECT count(*) FROM fenced) AS fenced,
            (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
-           (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue
+           (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue,
+           (SELECT woken.workflow FROM woken) AS parent_workflow
     """
 )
 """End a claimed execution that cannot run at all (unknown workflow, vanished step). A

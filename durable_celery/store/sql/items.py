@@ -102,7 +102,7 @@ ITEM_FINISH = text(
         FROM done
         WHERE e.id = done.execution_id AND e.status = 'waiting'
           AND e.suspended_on = 'fanout' AND e.fanout_seq = done.fanout_seq
-        RETURNING e.id, e.queue, e.status
+        RETURNING e.id, e.queue, e.status, e.workflow
     ),
     handed_on AS (
         UPDATE step_items AS n
@@ -128,6 +128,7 @@ ITEM_FINISH = text(
     SELECT (SELECT count(*) FROM done) AS done,
            (SELECT parent.status FROM parent) AS parent_status,
            (SELECT parent.queue FROM parent) AS parent_queue,
+           (SELECT parent.workflow FROM parent) AS parent_workflow,
            (SELECT handed_on.id FROM handed_on) AS next_id,
            (SELECT handed_on.queue FROM handed_on) AS next_queue,
            (SELECT count(*) FROM dropped) AS dropped

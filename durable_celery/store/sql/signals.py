@@ -33,7 +33,7 @@ WAKE_FOR_SIGNAL = text(
                 SELECT 1 FROM step_waits AS w
                 WHERE w.execution_id = e.id AND w.status = 'waiting'
                   AND jsonb_exists(w.names, :name))))
-    RETURNING e.status, e.queue
+    RETURNING e.status, e.queue, e.workflow
     """
 )
 """Wake an execution for an event or input named `name`: a waiting one whose open wait

@@ -55,7 +55,9 @@ DISPATCH_DUE_ITEMS = text(
     SET dispatched_at = now(),
         resends = CASE WHEN i.dispatched_at IS NULL THEN 0 ELSE i.resends + 1 END
     FROM due WHERE i.id = due.id
-    RETURNING i.id, i.queue, i.resends
+    RETURNING i.id, i.queue, i.resends, i.step_name,
+              (SELECT e.workflow FROM workflow_executions AS e WHERE e.id = i.execution_id)
+                  AS workflow
     """
 )
 """The poller's sweep of fan-out items: retry timers that are due, lost wake-ups, with
@@ -113,7 +115,7 @@ RECOVER_STALE_EXECUTIONS = text(
             updated_at = now()
         FROM stale
         WHERE e.id = stale.id
-        RETURNING e.id, e.queue, e.current_step, e.step_attempt, e.step_runs,
+        RETURNING e.id, e.queue, e.workflow, e.current_step, e.step_attempt, e.step_runs,
                   e.step_started_at, stale.locked_by
     ),
     recorded AS (
@@ -129,7 +131,7 @@ RECOVER_STALE_EXECUTIONS = text(
                coalesce(step_started_at, now()), now(), locked_by
         FROM released
     )
-    SELECT id, queue FROM released
+    SELECT id, queue, workflow FROM released
     """
 )
 """Stale-claim recovery: executions whose worker stopped heartbeating are given back
@@ -154,7 +156,9 @@ RECOVER_STALE_ITEMS = text(
                                    'message', 'the worker stopped heartbeating; abandoned')
     FROM stale
     WHERE i.id = stale.id
-    RETURNING i.id, i.queue
+    RETURNING i.id, i.queue, i.step_name,
+              (SELECT e.workflow FROM workflow_executions AS e WHERE e.id = i.execution_id)
+                  AS workflow
     """
 )
 """The same for fan-out items."""
