@@ -39,6 +39,8 @@ class Settings:
     maintenance_queue: str | None = None
     poll_batch_size: int = 500
     dispatch_backoff_max: float = 600.0
+    # None: the app's task_soft_time_limit, if it has one; else a wake-up has no budget.
+    wake_time_budget: float | None = None
     max_payload_bytes: int = 1_048_576
     max_error_bytes: int = 65_536
     max_log_bytes: int = 65_536
@@ -82,6 +84,13 @@ class Settings:
             if value < 1 or value != int(value):
                 raise ConfigurationError(f"durable_{name} must be a whole number >= 1, got {value}")
             object.__setattr__(self, name, int(value))
+        if self.wake_time_budget is not None:
+            budget = _number("wake_time_budget", self.wake_time_budget)
+            if budget <= 0:
+                raise ConfigurationError(
+                    f"durable_wake_time_budget must be > 0 seconds, got {budget}"
+                )
+            object.__setattr__(self, "wake_time_budget", budget)
         if self.max_queue_name_length > 255:
             raise ConfigurationError(
                 f"durable_max_queue_name_length must be at most 255 (AMQP's limit), "

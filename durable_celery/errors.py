@@ -96,6 +96,10 @@ class ResultTimeout(DurableError, TimeoutError):
     """`handle.result(timeout=...)` gave up waiting; the execution goes on."""
 
 
+class SchemaNotReady(DurableError):
+    """The database has no durable-celery tables, or older ones: run the migrations."""
+
+
 class DatabaseUnavailable(DurableError):
     """The connection to PostgreSQL died under a statement (a restart, the network)."""
 

@@ -63,6 +63,14 @@ class Runtime:
         return Codec(settings.max_payload_bytes, settings.max_error_bytes, settings.max_log_bytes)
 
     @property
+    def wake_time_budget(self) -> float | None:
+        """Seconds after which a wake-up hands its execution over to a fresh task at the next
+        step boundary: durable_wake_time_budget, else the app's task_soft_time_limit (the
+        limit the app wants its tasks under, e.g. to stay below visibility_timeout)."""
+        budget = self.settings.wake_time_budget or self.app.conf.task_soft_time_limit
+        return float(budget) if budget else None
+
+    @property
     def worker_id(self) -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
 

@@ -6,10 +6,13 @@ Messages carry only an id (JSON); the tasks hand it to the engine.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready
 
 from durable_celery import engine
 from durable_celery.config import Settings
@@ -22,6 +25,7 @@ from durable_celery.runtime import (
     WAKE_TASK,
     Runtime,
 )
+from durable_celery.startup import check_worker
 
 
 def install(
@@ -38,6 +42,7 @@ def install(
     maintenance_queue: str | None = None,
     poll_batch_size: int | None = None,
     dispatch_backoff_max: float | None = None,
+    wake_time_budget: float | None = None,
     max_payload_bytes: int | None = None,
     max_error_bytes: int | None = None,
     max_log_bytes: int | None = None,
@@ -60,6 +65,7 @@ def install(
         maintenance_queue=maintenance_queue,
         poll_batch_size=poll_batch_size,
         dispatch_backoff_max=dispatch_backoff_max,
+        wake_time_budget=wake_time_budget,
         max_payload_bytes=max_payload_bytes,
         max_error_bytes=max_error_bytes,
         max_log_bytes=max_log_bytes,
@@ -68,6 +74,7 @@ def install(
     )
     runtime = Runtime(app, settings)
     _register_tasks(app)
+    _quiet_maintenance_logs()
     _add_beat_schedule(app, settings)
     _include_workflow_modules(app, settings)
     app.conf.update({f"durable_{name}": value for name, value in vars(settings).items()})
@@ -80,7 +87,20 @@ def _register_tasks(app: Celery) -> None:
     if getattr(app, "durable_tasks_registered", False):
         return
     app.durable_tasks_registered = True
-    options = {"ignore_result": True, "serializer": "json", "bind": True, "shared": False}
+    options = {
+        "ignore_result": True,
+        "serializer": "json",
+        "bind": True,
+        "shared": False,
+        # 0 is "no limit" for a task (None would take the app's task_time_limit): a wake-up
+        # runs many steps inline, and being killed would leave the execution claimed until
+        # stale recovery. Steps have their own timeouts; durable_wake_time_budget bounds a
+        # wake-up.
+        "time_limit": 0,
+        "soft_time_limit": 0,
+    }
+
+    worker_ready.connect(partial(_on_worker_ready, app), weak=False)
 
     @app.task(name=WAKE_TASK, **options)  # type: ignore[untyped-decorator]
     def wake(task: Any, execution_id: Any) -> str | None:
@@ -97,6 +117,39 @@ def _register_tasks(app: Celery) -> None:
     @app.task(name=RECOVER_TASK, **options)  # type: ignore[untyped-decorator]
     def recover(task: Any) -> int:
         return engine.recover_once(task.app.durable_runtime)
+
+
+def _on_worker_ready(app: Celery, sender: Any, **_: Any) -> None:
+    runtime: Runtime = app.durable_runtime
+    if getattr(sender, "app", None) is runtime.app:  # sent for the workers of every app
+        check_worker(runtime, sender)
+
+
+# Beat sends these every second or so: Celery's "received", "succeeded" and "Sending due
+# task" lines for them would drown a worker's log at INFO. They show at DEBUG; the poller
+# and recovery log what they did.
+_MAINTENANCE = frozenset({POLL_TASK, RECOVER_TASK})
+
+
+class _QuietMaintenance(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, dict):
+            name = args.get("name")
+        elif isinstance(args, tuple) and len(args) == 2:
+            name = args[1]  # beat: (entry name, task name)
+        else:
+            return True
+        if name not in _MAINTENANCE or record.levelno != logging.INFO:
+            return True
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _quiet_maintenance_logs() -> None:
+    for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+        celery_logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietMaintenance) for f in celery_logger.filters):
+            celery_logger.addFilter(_QuietMaintenance())
 
 
 def _on_hint(

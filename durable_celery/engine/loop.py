@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from durable_celery import signals
 from durable_celery.dsl import StepContext, StepKind, StepSpec, Workflow, get_workflow
 from durable_celery.engine import fanout, outcomes
 from durable_celery.engine.children import StepChildren
@@ -39,7 +41,7 @@ from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension, WakeTarget
 from durable_celery.store import executions
 from durable_celery.store.codec import encode_record
-from durable_celery.store.executions import Advance, ClaimedExecution, Finish, RetryAfter, StepRun
+from durable_celery.store.executions import Advance, ClaimedExecution, RetryAfter, StepRun
 
 logger = logging.getLogger("durable_celery.executor")
 
@@ -85,13 +87,18 @@ class ExecutionRun:
             self.runtime.import_workflows()
             self.workflow: type[Workflow] = get_workflow(claim.workflow)
         except UnknownWorkflow as unknown:
-            return self.record.fail_without_step(outcomes.describe_error(unknown))
+            logger.error("%s[%s]: %s; failing the execution", claim.workflow, claim.id, unknown)
+            return self.record.fail_without_step(outcomes.describe_error(unknown), unknown)
         if claim.cancel_requested:
             return self.record.end(ExecutionStatus.CANCELLED, cancellation_record(None))
         if claim.deadline_at is not None and claim.deadline_at <= datetime.now(UTC):
             return self.record.end(ExecutionStatus.TIMED_OUT, deadline_record())
         if claim.step_runs:
             self._load_history()
+        elif claim.attempt == 1:
+            signals.execution_started.send(
+                sender=claim.workflow, execution_id=claim.id, workflow=claim.workflow
+            )
         self.ctx = StepContext(
             execution_id=claim.id,
             workflow=self.workflow.name,
@@ -106,10 +113,15 @@ class ExecutionRun:
             claim.attempt,
         )
         resuming_fanout = claim.suspended_on is Suspension.FANOUT
+        budget = self.runtime.wake_time_budget
+        began = time.monotonic()
         while not isinstance(step, ExecutionStatus):
             if heartbeat.lost(WakeTarget.EXECUTION, claim.id):
                 # The heartbeat found the claim taken back: start no further step.
                 raise LockLost(f"execution {claim.id}: claim taken back")
+            if budget is not None and time.monotonic() - began > budget:
+                # This task has run long enough: a fresh one goes on from this boundary.
+                return self.record.hand_over()
             name, attempt = step
             spec = self.workflow.step_spec(name)
             if spec is None:
@@ -144,6 +156,13 @@ class ExecutionRun:
             attempt,
             waits=StepWaits(self.conn, self.claim.fence, spec.name, visit),
             children=StepChildren(self.runtime, self.claim.id, spec.name, visit),
+        )
+        logger.info(
+            "%s[%s]: step %s attempt %d started",
+            self.workflow.name,
+            self.claim.id,
+            spec.name,
+            attempt,
         )
         timing = Timing.now()
         return self.record.settle(
@@ -208,17 +227,22 @@ class ExecutionRun:
     ) -> Next | ExecutionStatus:
         self.completed.append(spec.name)
         self.visits[spec.name] += 1
+        logger.info(
+            "%s[%s]: step %s attempt %d completed in %.1f ms",
+            self.workflow.name,
+            self.claim.id,
+            spec.name,
+            run.attempt,
+            run.duration_ms,
+        )
         if next_name is None:
             if self.compensations is None:
-                self.record.checkpoint(
-                    run, Finish(ExecutionStatus.COMPLETED, context_json, output_json, None)
+                return self.record.finish(
+                    run, ExecutionStatus.COMPLETED, context_json, result=output_json
                 )
-                return ExecutionStatus.COMPLETED
-            failure = self.codec.record_error(self.failure or {})
-            self.record.checkpoint(
-                run, Finish(ExecutionStatus.COMPENSATED, context_json, None, failure)
+            return self.record.finish(
+                run, ExecutionStatus.COMPENSATED, context_json, error=self.failure or {}
             )
-            return ExecutionStatus.COMPENSATED
         if spec.kind is StepKind.COMPENSATION:
             self.compensations = (self.compensations or [])[1:]
         if self.record.checkpoint(
@@ -245,16 +269,18 @@ class ExecutionRun:
             compensating=self.compensations is not None,
             completed=self.completed,
         )
-        execution_id = self.claim.id
+        retrying = isinstance(decision, outcomes.RetryLater)
+        self._log_failure(spec, attempt, exc, decision)
+        signals.step_failed.send(
+            sender=self.workflow.name,
+            execution_id=self.claim.id,
+            workflow=self.workflow.name,
+            step=spec.name,
+            attempt=attempt,
+            exception=exc,
+            will_retry=retrying,
+        )
         if isinstance(decision, outcomes.RetryLater):
-            logger.info(
-                "execution %s: step %s attempt %d failed (%r); retry in %s",
-                execution_id,
-                spec.name,
-                attempt,
-                exc,
-                decision.delay,
-            )
             retry = RetryAfter(
                 decision.delay.total_seconds(), self.checkpointed_context, self.compensations
             )
@@ -263,15 +289,12 @@ class ExecutionRun:
                     ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
                 )
             return ExecutionStatus.PENDING
-        logger.info("execution %s: step %s failed: %r", execution_id, spec.name, exc)
         if isinstance(decision, outcomes.Fail):
             if decision.status is ExecutionStatus.COMPENSATION_FAILED:
                 error = {**(self.failure or {}), "compensation_error": error}
-            ending = Finish(
-                decision.status, self.checkpointed_context, None, self.codec.record_error(error)
+            return self.record.finish(
+                run, decision.status, self.checkpointed_context, error=error, exception=exc
             )
-            self.record.checkpoint(run, ending)
-            return decision.status
         # The saga: record the failure, then run the undo steps inline, newest first,
         # from the last checkpoint's context.
         first, *rest = decision.steps
@@ -283,6 +306,28 @@ class ExecutionRun:
         self.context.clear()
         self.context.update(json.loads(self.checkpointed_context))
         return first, 1
+
+    def _log_failure(
+        self,
+        spec: StepSpec,
+        attempt: int,
+        exc: BaseException,
+        decision: outcomes.RetryLater | outcomes.Fail | outcomes.Compensate,
+    ) -> None:
+        where = f"{self.workflow.name}[{self.claim.id}]: step {spec.name} attempt {attempt}"
+        if isinstance(decision, outcomes.RetryLater):
+            logger.warning(
+                "%s failed; retrying in %.1f s",
+                where,
+                decision.delay.total_seconds(),
+                exc_info=exc,
+            )
+        elif isinstance(decision, outcomes.Compensate):
+            logger.error(
+                "%s failed; compensating with %s", where, ", ".join(decision.steps), exc_info=exc
+            )
+        else:
+            logger.error("%s failed; the execution ends %s", where, decision.status, exc_info=exc)
 
     def _step_run(
         self,

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from durable_celery import signals
 from durable_celery.engine.outcomes import describe_error
 from durable_celery.errors import LockLost, RecordingFailed, cancellation_record, qualified_name
 from durable_celery.runtime import Runtime
-from durable_celery.states import ExecutionStatus, StepStatus, Suspension
+from durable_celery.states import FAILED_ENDINGS, ExecutionStatus, StepStatus, Suspension
 from durable_celery.store import control, executions
 from durable_celery.store.connections import is_disconnect, transaction
 from durable_celery.store.executions import (
@@ -87,10 +88,30 @@ class Recorder:
             logs=self.codec.record_logs(log_lines),
         )
 
-    def checkpoint(self, run: StepRun, move: Advance | Finish | RetryAfter) -> Checkpoint:
+    def checkpoint(self, run: StepRun, move: Advance | RetryAfter) -> Checkpoint:
         done = executions.checkpoint(self.conn, self.claim.fence, run, move)
         self.runtime.publish(done.wakeups)
         return done
+
+    def finish(
+        self,
+        run: StepRun,
+        status: ExecutionStatus,
+        context: str,
+        *,
+        result: str | None = None,
+        error: dict[str, Any] | None = None,
+        exception: BaseException | None = None,
+    ) -> ExecutionStatus:
+        """Record the last step run and end the execution as `status` (or cancelled, when a
+        cancel arrived during that step)."""
+        recorded = None if error is None else self.codec.record_error(error)
+        move = Finish(status, context, result, recorded)
+        done = executions.checkpoint(self.conn, self.claim.fence, run, move)
+        self.runtime.publish(done.wakeups)
+        ended = done.ended or status
+        self.ended(ended, error, exception)
+        return ended
 
     def suspend(self, reason: Suspension, wake_at: datetime | None) -> ExecutionStatus:
         suspended = executions.suspend(self.conn, self.claim.fence, reason, wake_at)
@@ -104,6 +125,12 @@ class Recorder:
                 [Wakeup(self.claim.id, self.claim.queue, label=self.claim.workflow)]
             )
         return suspended.status
+
+    def hand_over(self) -> ExecutionStatus:
+        """Release the claim at a step boundary and wake a fresh task for the execution."""
+        executions.release(self.conn, self.claim.fence)
+        self.runtime.publish([Wakeup(self.claim.id, self.claim.queue, label=self.claim.workflow)])
+        return ExecutionStatus.PENDING
 
     def end(
         self, status: ExecutionStatus, error: dict[str, Any], *, holding_claim: bool = True
@@ -119,12 +146,38 @@ class Recorder:
                 token=self.claim.token if holding_claim else None,
             )
         self.runtime.publish(wakeups)
+        self.ended(status, error, None)
         return status
 
-    def fail_without_step(self, error: dict[str, Any]) -> ExecutionStatus:
+    def fail_without_step(
+        self, error: dict[str, Any], exception: BaseException | None = None
+    ) -> ExecutionStatus:
         recorded = self.codec.record_error(error)
         self.runtime.publish(executions.fail_without_step(self.conn, self.claim.fence, recorded))
+        self.ended(ExecutionStatus.FAILED, error, exception)
         return ExecutionStatus.FAILED
+
+    def ended(
+        self,
+        status: ExecutionStatus,
+        error: dict[str, Any] | None,
+        exception: BaseException | None,
+    ) -> None:
+        """Say that the execution ended: one log line, and the signals."""
+        claim = self.claim
+        logger.info("%s[%s]: %s", claim.workflow, claim.id, status)
+        signals.execution_finished.send(
+            sender=claim.workflow, execution_id=claim.id, workflow=claim.workflow, status=status
+        )
+        if status in FAILED_ENDINGS or status is ExecutionStatus.TIMED_OUT:
+            signals.execution_failed.send(
+                sender=claim.workflow,
+                execution_id=claim.id,
+                workflow=claim.workflow,
+                status=status,
+                error=error,
+                exception=exception,
+            )
 
     def settle(
         self,
@@ -161,10 +214,12 @@ class Recorder:
             f"the outcome of step {step!r} (attempt {attempt}) could not be recorded: "
             f"{describe_error(cause)['message']}"
         )
-        error = self.codec.record_error(describe_error(failure, step, attempt))
-        run = self.step_run(step, attempt, StepStatus.FAILED, timing, [], error=error)
+        error = describe_error(failure, step, attempt)
+        run = self.step_run(
+            step, attempt, StepStatus.FAILED, timing, [], error=self.codec.record_error(error)
+        )
         try:
-            self.checkpoint(run, Finish(ExecutionStatus.FAILED, context, None, error))
+            self.finish(run, ExecutionStatus.FAILED, context, error=error, exception=failure)
         except LockLost:
             raise
         except Exception as again:
@@ -172,6 +227,7 @@ class Recorder:
                 raise
             # Even the step row was refused: end without one, with fixed text only.
             return self.fail_without_step(
-                {"type": qualified_name(RecordingFailed), "message": "see the worker log"}
+                {"type": qualified_name(RecordingFailed), "message": "see the worker log"},
+                failure,
             )
         return ExecutionStatus.FAILED

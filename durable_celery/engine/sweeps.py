@@ -9,7 +9,10 @@ once: every sweep is a transaction, so trying again is safe.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
+from durable_celery.errors import DatabaseUnavailable, SchemaNotReady
 from durable_celery.runtime import Runtime
 from durable_celery.states import WakeTarget
 from durable_celery.store import sweeps
@@ -19,10 +22,48 @@ logger = logging.getLogger("durable_celery.poller")
 recovery_logger = logging.getLogger("durable_celery.recovery")
 
 
+class _Outage:
+    """While the database is unreachable or not migrated, the sweeps (which beat runs every
+    second) skip their runs and say so in one ERROR line each time they try again, waiting
+    twice as long each time, up to a minute: not a traceback a second."""
+
+    def __init__(self) -> None:
+        self.retry_at = 0.0
+        self.wait = 1.0
+
+    def skip(self) -> bool:
+        return time.monotonic() < self.retry_at
+
+    def failed(self, what: str, error: Exception) -> None:
+        logger.error("%s skipped: %s (trying again in %.0f s)", what, error, self.wait)
+        self.retry_at = time.monotonic() + self.wait
+        self.wait = min(self.wait * 2, 60.0)
+
+    def recovered(self) -> None:
+        if self.retry_at:
+            logger.warning("the durable-celery database is back; the sweeps run again")
+        self.retry_at, self.wait = 0.0, 1.0
+
+
+_outage = _Outage()
+
+
+def _guarded(what: str, sweep: Callable[[], int]) -> int:
+    if _outage.skip():
+        return 0
+    try:
+        done = retry_on_disconnect(sweep)
+    except (SchemaNotReady, DatabaseUnavailable) as error:
+        _outage.failed(what, error)
+        return 0
+    _outage.recovered()
+    return done
+
+
 def poll_once(runtime: Runtime) -> int:
     """End executions past their deadline, make due timers runnable and (re)send their
     wake-ups; returns how many wake-ups it sent."""
-    return retry_on_disconnect(lambda: _poll(runtime))
+    return _guarded("durable-celery poll", lambda: _poll(runtime))
 
 
 def _poll(runtime: Runtime) -> int:
@@ -74,7 +115,7 @@ def _warn_unclaimed(unclaimed: list[sweeps.Dispatched]) -> None:
 def recover_once(runtime: Runtime) -> int:
     """Take back executions and items whose worker stopped heartbeating; returns how many
     were given back and woken."""
-    return retry_on_disconnect(lambda: _recover(runtime))
+    return _guarded("durable-celery recovery", lambda: _recover(runtime))
 
 
 def _recover(runtime: Runtime) -> int:

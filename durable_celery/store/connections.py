@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, TextClause, create_engine
 from sqlalchemy.exc import DBAPIError
 
 from durable_celery.config import Settings
-from durable_celery.errors import DatabaseUnavailable
+from durable_celery.errors import DatabaseUnavailable, SchemaNotReady
 
 T = TypeVar("T")
 
@@ -73,22 +73,55 @@ os.register_at_fork(after_in_child=_forget_engines_after_fork)
 @contextmanager
 def autocommit(database: Engine) -> Iterator[Connection]:
     """A connection whose every statement commits on its own (the hot path's)."""
-    with database.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with (
+        _connect(database).execution_options(isolation_level="AUTOCOMMIT") as conn,
+        _told(database),
+    ):
         yield conn
 
 
 @contextmanager
 def transaction(database: Engine) -> Iterator[Connection]:
     """A connection in one transaction, committed when the block ends without error."""
-    with database.begin() as conn:
+    with _connect(database) as conn, _told(database), conn.begin():
         yield conn
 
 
 @contextmanager
 def reading(database: Engine) -> Iterator[Connection]:
     """A connection for reads (its implicit transaction is rolled back at the end)."""
-    with database.connect() as conn:
+    with _connect(database) as conn, _told(database):
         yield conn
+
+
+def _connect(database: Engine) -> Connection:
+    try:
+        return database.connect()
+    except DBAPIError as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to the durable-celery database "
+            f"{database.url.render_as_string(hide_password=True)}: {exc.orig}"
+        ) from exc
+
+
+@contextmanager
+def _told(database: Engine) -> Iterator[None]:
+    """A database without durable-celery's tables is a SchemaNotReady that says what to
+    run, not a raw UndefinedTable."""
+    try:
+        yield
+    except (DBAPIError, psycopg.errors.UndefinedTable) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        if not isinstance(cause, psycopg.errors.UndefinedTable):
+            raise
+        raise schema_not_ready(database.url.render_as_string(hide_password=True)) from exc
+
+
+def schema_not_ready(where: str) -> SchemaNotReady:
+    return SchemaNotReady(
+        f"the durable-celery tables are missing from {where}: run `durable-celery -A APP "
+        f"migrate` (or durable_celery.migrations.upgrade() from your own Alembic env.py)"
+    )
 
 
 def retry_on_disconnect(work: Callable[[], T]) -> T:
@@ -96,7 +129,7 @@ def retry_on_disconnect(work: Callable[[], T]) -> T:
     on a fresh connection. Only for work that is one transaction, so a retry is safe."""
     try:
         return work()
-    except DBAPIError as exc:
+    except Exception as exc:
         if not is_disconnect(exc):
             raise
         return work()

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from durable_celery.checks import (
@@ -25,7 +27,7 @@ from durable_celery.errors import InvalidOption, InvalidPayload, LockLost
 from durable_celery.ids import new_id
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
 from durable_celery.store.codec import Codec
-from durable_celery.store.connections import execute_hot
+from durable_celery.store.connections import execute_hot, schema_not_ready
 from durable_celery.store.records import Wakeup
 from durable_celery.store.sql import executions as sql
 from durable_celery.time import Duration, require_aware, to_timedelta
@@ -155,11 +157,17 @@ def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> St
         "parent_id": new.parent_id,
         "wake_parent": new.wake_parent,
     }
-    row = executor.execute(sql.START, params).first()
-    if row is not None:
-        return Started(str(row.id), True)
-    existing = executor.execute(sql.FIND_BY_IDEMPOTENCY_KEY, params).one()
-    return Started(str(existing.id), False)
+    try:
+        row = executor.execute(sql.START, params).first()
+        if row is None:
+            row = executor.execute(sql.FIND_BY_IDEMPOTENCY_KEY, params).one()
+            return Started(str(row.id), False)
+    except ProgrammingError as exc:
+        # A caller's own session is not opened by the store: say what is missing here too.
+        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
+            raise schema_not_ready("the database of this session") from exc
+        raise
+    return Started(str(row.id), True)
 
 
 # --- claiming --------------------------------------------------------------------------
@@ -288,6 +296,9 @@ class RetryAfter:
 class Checkpoint:
     cancel_requested: bool  # a cancel waits at this step boundary
     wakeups: list[Wakeup]  # a parent that waited on this execution (Finish)
+    # How the execution ended (Finish): the status asked for, or cancelled when a cancel
+    # arrived during the last step.
+    ended: ExecutionStatus | None = None
 
 
 def checkpoint(
@@ -320,7 +331,7 @@ def checkpoint(
         execution_error=move.error,
     )
     row = _fenced(execute_hot(conn, sql.FINISH, params), fence)
-    return Checkpoint(False, _parent_wakeup(row))
+    return Checkpoint(False, _parent_wakeup(row), ExecutionStatus(row.status))
 
 
 def fail_without_step(conn: Connection, fence: Fence, error: str) -> list[Wakeup]:
@@ -330,6 +341,11 @@ def fail_without_step(conn: Connection, fence: Fence, error: str) -> list[Wakeup
     if not row.fenced:
         raise LockLost(f"execution {fence.execution_id}: lock token no longer matches")
     return _parent_wakeup(row)
+
+
+def release(conn: Connection, fence: Fence) -> None:
+    """Release the claim at a step boundary; the execution is pending and due now."""
+    _fenced(conn.execute(sql.RELEASE, fence.params()).first(), fence)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ def test_start_succeeds_with_the_broker_down_and_the_poller_dispatches_later(
     # Celery prefers CELERY_BROKER_URL to the app's own setting: point it at nothing.
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     dead = Celery("dead-broker")
+    dead.conf.task_default_queue = "default"  # where the session worker listens
     dead.conf.broker_connection_timeout = 1
     dead.conf.task_publish_retry_policy = {
         "max_retries": 1,

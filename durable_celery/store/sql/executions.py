@@ -157,14 +157,15 @@ FINISH = text(
             heartbeat_at = NULL,
             updated_at = now()
         WHERE id = :id AND lock_token = :token
-        RETURNING id, parent_id, wake_parent
+        RETURNING id, parent_id, wake_parent, status
     ),
     """
     + _WAKE_PARENT
     + _RECORD_STEP
     + """ RETURNING (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
                     (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue,
-                    (SELECT woken.workflow FROM woken) AS parent_workflow
+                    (SELECT woken.workflow FROM woken) AS parent_workflow,
+                    (SELECT fenced.status FROM fenced) AS status
     """
 )
 """Record the last step run (completed or failed) and end the execution with `status`,
@@ -216,6 +217,20 @@ RETRY_LATER = text(
 """Record a failed attempt and release the execution onto a durable timer: the poller
 wakes it at run_at. The attempt counter stays, so the claim that retries increments it:
 the attempt budget survives worker crashes and database restarts."""
+
+RELEASE = text(
+    """
+    UPDATE workflow_executions
+    SET status = 'pending', run_at = now(), dispatched_at = now(),
+        -- The next claim adds the attempt taken back here, as after SUSPEND.
+        step_attempt = step_attempt - 1,
+        lock_token = NULL, locked_by = NULL, heartbeat_at = NULL, updated_at = now()
+    WHERE id = :id AND lock_token = :token
+    RETURNING id
+    """
+)
+"""Hand the execution over at a step boundary: pending and due now, for the wake-up sent
+right after; its current step has not started. Fenced like every write of a claim."""
 
 SUSPEND = text(
     """

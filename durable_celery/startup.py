@@ -1,0 +1,67 @@
+"""What a worker checks when it starts (Celery's `worker_ready`), in its main process:
+that the database is reachable and migrated, and that it consumes the queues of the
+workflows it runs. Problems are logged once, plainly, with what to do; the worker keeps
+running (the sweeps wait for the database with a backoff).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from durable_celery.dsl import Workflow, registered_workflows
+from durable_celery.runtime import Runtime
+from durable_celery.store.migrate import schema_status
+
+logger = logging.getLogger("durable_celery.worker")
+
+
+def check_worker(runtime: Runtime, consumer: Any) -> None:
+    _check_database(runtime)
+    consumed = {queue.name for queue in getattr(consumer.task_consumer, "queues", [])}
+    if consumed:
+        _warn_unconsumed(runtime, consumed)
+
+
+def _check_database(runtime: Runtime) -> None:
+    where = runtime.database.url.render_as_string(hide_password=True)
+    try:
+        status = schema_status(runtime.settings)
+    except Exception as error:
+        logger.error("durable-celery cannot reach its database %s: %s", where, error)
+        return
+    if status.current is None:
+        logger.error(
+            "durable-celery's tables are missing from %s: run `durable-celery -A APP migrate`",
+            where,
+        )
+    elif not status.ready:
+        logger.error(
+            "durable-celery's tables in %s are at revision %s, this version needs %s: run "
+            "`durable-celery -A APP migrate`",
+            where,
+            status.current,
+            status.head,
+        )
+
+
+def _warn_unconsumed(runtime: Runtime, consumed: set[str]) -> None:
+    runtime.import_workflows()
+    waiting: dict[str, list[str]] = {}
+    for workflow in registered_workflows().values():
+        for queue in _queues_of(runtime, workflow):
+            if queue not in consumed:
+                waiting.setdefault(queue, []).append(workflow.name)
+    for queue, names in sorted(waiting.items()):
+        logger.warning(
+            "this worker does not consume queue %r, where the wake-ups of %s go; start a "
+            "worker with -Q %s (or route them elsewhere), or their executions wait",
+            queue,
+            ", ".join(sorted(set(names))),
+            queue,
+        )
+
+
+def _queues_of(runtime: Runtime, workflow: type[Workflow]) -> set[str]:
+    queue = runtime.queue_for(workflow)
+    return {queue} | {spec.queue for spec in workflow.__steps__ if spec.queue}
