@@ -2,12 +2,13 @@
 
 Public API, grouped:
 
-- defining: Workflow, step, decision, each, parallel, compensation, Retry, StepContext
-  (durations in durable_celery.time)
+- defining: Workflow, step, decision, each, parallel, compensation, task_step, Retry,
+  StepContext (durations in durable_celery.time)
 - starting, reading and steering: start, get_execution, list_executions, cancel, retry,
   ExecutionHandle, Execution, StepRecord, ExecutionStatus, StepStatus
 - signals: send_event, provide_input, list_pending_inputs, PendingInput
-- Celery: install (the bundled app is `durable_celery.celery.app`)
+- Celery: install (the bundled app is `durable_celery.celery.app`); after it, every task
+  of the app has `start_durable` / `apply_durable`; signals in durable_celery.signals
 - errors: DurableError and its branches
 """
 
@@ -32,6 +33,7 @@ from durable_celery.dsl import (
     get_workflow,
     parallel,
     step,
+    task_step,
 )
 from durable_celery.errors import (
     ChildWorkflowFailed,
@@ -116,4 +118,5 @@ __all__ = [
     "send_event",
     "start",
     "step",
+    "task_step",
 ]

@@ -83,13 +83,14 @@ class Runtime:
 
     def queue_for(self, workflow: StartsAs, queue: str | None = None) -> str:
         """The queue of an execution's wake-ups: the one given, else the workflow's own,
-        else what the app's routing says for "durable:<workflow name>" (its task_routes),
+        else what the app's routing says for "durable:<workflow name>" (its task_routes;
+        a task run durably goes where the task goes),
         else the app's task_default_queue, like for any task of the app."""
         if queue is not None:
             return queue
         if workflow.queue is not None:
             return workflow.queue
-        route = self.app.amqp.router.route({}, f"durable:{workflow.name}", (), {})
+        route = self.app.amqp.router.route({}, workflow.route_name(), (), {})
         routed = route.get("queue")
         return str(routed.name) if routed is not None else str(self.app.conf.task_default_queue)
 

@@ -15,7 +15,9 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from durable_celery import engine
+from durable_celery.client import ExecutionHandle, start_task
 from durable_celery.config import Settings
+from durable_celery.dsl import Workflow, add_resolver, resolve_task_workflow
 from durable_celery.errors import InvalidExecutionId
 from durable_celery.ids import parse_execution_id
 from durable_celery.runtime import (
@@ -74,6 +76,7 @@ def install(
     )
     runtime = Runtime(app, settings)
     _register_tasks(app)
+    _make_tasks_durable(app)
     _quiet_maintenance_logs()
     _add_beat_schedule(app, settings)
     _include_workflow_modules(app, settings)
@@ -117,6 +120,33 @@ def _register_tasks(app: Celery) -> None:
     @app.task(name=RECOVER_TASK, **options)  # type: ignore[untyped-decorator]
     def recover(task: Any) -> int:
         return engine.recover_once(task.app.durable_runtime)
+
+
+def _make_tasks_durable(app: Celery) -> None:
+    """Every task of the app gets `start_durable(*args, **kwargs)` and
+    `apply_durable(args, kwargs, **options)`; workers find their one-step workflows."""
+    task_class = app.Task
+    if getattr(task_class, "apply_durable", None) is not None:
+        return
+
+    def apply_durable(
+        task: Any, args: Any = (), kwargs: Any = None, **options: Any
+    ) -> ExecutionHandle:
+        """Like apply_async, durably: persisted, retried by the task's own autoretry
+        policy on durable timers, recovered after a crash."""
+        return start_task(task, args, kwargs, **options)
+
+    def start_durable(task: Any, *args: Any, **kwargs: Any) -> ExecutionHandle:
+        """Like delay, durably."""
+        return start_task(task, args, kwargs)
+
+    task_class.apply_durable = apply_durable
+    task_class.start_durable = start_durable
+    add_resolver(partial(_task_workflow_of, app))
+
+
+def _task_workflow_of(app: Celery, name: str) -> type[Workflow] | None:
+    return resolve_task_workflow(name, app.tasks)
 
 
 def _on_worker_ready(app: Celery, sender: Any, **_: Any) -> None:

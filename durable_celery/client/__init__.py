@@ -6,7 +6,7 @@ from durable_celery.client.control import cancel, retry
 from durable_celery.client.handle import ExecutionHandle
 from durable_celery.client.query import get_execution, list_executions
 from durable_celery.client.signals import list_pending_inputs, provide_input, send_event
-from durable_celery.client.start import start, start_execution
+from durable_celery.client.start import start, start_execution, start_task
 
 __all__ = [
     "ExecutionHandle",
@@ -19,4 +19,5 @@ __all__ = [
     "send_event",
     "start",
     "start_execution",
+    "start_task",
 ]

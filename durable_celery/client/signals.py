@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from durable_celery.checks import check_name, check_text
+from durable_celery.dsl.inputs import check_answer
 from durable_celery.errors import ExecutionStateError, InputNotRequested
 from durable_celery.ids import parse_execution_id
 from durable_celery.runtime import Runtime, current_runtime
@@ -48,6 +49,7 @@ def provide_input(
     value_json = runtime.codec.encode_incoming(value, f"the value of input {name!r}")
     with transaction(runtime.database) as conn:
         _lock_live(conn, execution_id, f"provide input {name!r} to")
+        check_answer(name, signals.asked_fields(conn, execution_id, name), value)
         wakeups = signals.answer_input(conn, execution_id, name, value_json)
         if wakeups is None:
             open_names = signals.open_input_names(conn, execution_id)

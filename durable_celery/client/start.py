@@ -6,20 +6,36 @@ the start still succeeds: the row is the truth and the poller re-sends the wake-
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from durable_celery.client.handle import ExecutionHandle
-from durable_celery.dsl import Workflow, get_workflow, use_starter
-from durable_celery.errors import InvalidOption
+from durable_celery.dsl import Workflow, get_workflow, task_workflow, use_starter
+from durable_celery.errors import InvalidOption, InvalidPayload
 from durable_celery.runtime import Runtime, current_runtime
 from durable_celery.store import executions
 from durable_celery.store.after_commit import publish_after_commit
+from durable_celery.store.executions import NewExecution
 from durable_celery.time import Duration
+
+
+class AmbientTransaction(Protocol):
+    """Starts `new` inside a transaction the caller has open without passing it (Django's
+    atomic block); returns its id, or None when there is none."""
+
+    def __call__(self, runtime: Runtime, new: NewExecution) -> str | None: ...
+
+
+_ambient_transactions: list[AmbientTransaction] = []
+
+
+def use_ambient_transaction(hook: AmbientTransaction) -> None:
+    if hook not in _ambient_transactions:
+        _ambient_transactions.append(hook)
 
 
 def start(
@@ -76,6 +92,10 @@ def start_execution(
         idempotency_key=idempotency_key,
     )
     if session is None:
+        for ambient in _ambient_transactions:
+            execution_id = ambient(runtime, new)
+            if execution_id is not None:
+                return ExecutionHandle(execution_id, runtime)
         return ExecutionHandle(runtime.start(new), runtime)
     if not isinstance(session, (Session, Connection)):
         raise InvalidOption(
@@ -86,6 +106,22 @@ def start_execution(
     if wakeups:
         publish_after_commit(session, wakeups, runtime.publish)
     return ExecutionHandle(started.id, runtime)
+
+
+def start_task(
+    task: Any,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> ExecutionHandle:
+    """Run a Celery task durably: a one-step execution of `task:<task name>`, retried by
+    the task's own policy (`task.start_durable` / `task.apply_durable` call this)."""
+    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise InvalidPayload(f"args of {task.name} must be a list or tuple, got {args!r}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise InvalidPayload(f"kwargs of {task.name} must be a dict, got {kwargs!r}")
+    task_input = {"args": list(args), "kwargs": dict(kwargs or {})}
+    return start_execution(task_workflow(task), task_input, **options)
 
 
 use_starter(start_execution)

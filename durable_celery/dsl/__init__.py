@@ -14,10 +14,12 @@ from durable_celery.dsl.steps import (
     parallel,
     step,
 )
+from durable_celery.dsl.tasks import resolve_task_workflow, retry_of, task_step, task_workflow
 from durable_celery.dsl.workflow import (
     ExecutionRef,
     Starter,
     Workflow,
+    add_resolver,
     get_workflow,
     registered_workflows,
     use_starter,
@@ -35,12 +37,17 @@ __all__ = [
     "StepSpec",
     "WaitService",
     "Workflow",
+    "add_resolver",
     "compensation",
     "decision",
     "each",
     "get_workflow",
     "parallel",
     "registered_workflows",
+    "resolve_task_workflow",
+    "retry_of",
     "step",
+    "task_step",
+    "task_workflow",
     "use_starter",
 ]

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_celery.checks import check_name
+from durable_celery.dsl.inputs import check_fields
 from durable_celery.errors import DurableError, InvalidOption, InvalidPayload
 from durable_celery.states import WaitKind
 from durable_celery.time import Duration, require_aware, to_timedelta
@@ -236,10 +237,7 @@ class StepContext:
         (checked,) = _event_names([name], "wait_for_input")
         if prompt is not None and not isinstance(prompt, str):
             raise InvalidPayload(f"wait_for_input prompt must be a string, got {prompt!r}")
-        try:
-            json.dumps(fields)
-        except (TypeError, ValueError) as exc:
-            raise InvalidPayload(f"wait_for_input fields must be JSON: {exc}") from None
+        fields = check_fields(fields)
         return self._wait_service().input(checked, prompt, fields, _seconds(timeout), timeout_value)
 
     def _wait_service(self) -> WaitService:

@@ -49,6 +49,8 @@ class StepSpec:
     on_error: Any = "fail_fast"
     branches: tuple[Callable[..., Any], ...] = ()
     label: str | None = None
+    # Named by the class attribute it is bound to, not by its function (task_step).
+    named_by_attribute: bool = False
 
     @property
     def name(self) -> str:
@@ -107,6 +109,8 @@ class StepSpec:
             raise fail("step names must not start with an underscore")
         if self.kind is StepKind.PARALLEL:
             spec = self._validated_branches(attribute, fail)
+        elif self.named_by_attribute:
+            spec = replace(self, label=attribute)
         else:
             if attribute != self.name:
                 raise fail(f"is bound to attribute {attribute!r} but its function is {self.name!r}")

@@ -150,6 +150,11 @@ class Workflow:
         return cls.__steps__[index].name if index < len(cls.__steps__) else None
 
     @classmethod
+    def route_name(cls) -> str:
+        """The name the app's task_routes see for this workflow's wake-ups."""
+        return f"durable:{cls.name}"
+
+    @classmethod
     def timeout_delta(cls) -> timedelta | None:
         """The workflow `timeout`, normalised."""
         return cls.__timeout__
@@ -219,6 +224,14 @@ def _check_decision_targets(forward: dict[str, StepSpec], fail: Fail) -> None:
 
 
 _registry: dict[str, type[Workflow]] = {}
+# Builders of workflows that are not declared as classes (the one-step workflow of a
+# Celery task, built when a worker first meets it): name -> workflow, or None.
+_resolvers: list[Callable[[str], type[Workflow] | None]] = []
+
+
+def add_resolver(resolver: Callable[[str], type[Workflow] | None]) -> None:
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
 
 
 def _register(cls: type[Workflow]) -> None:
@@ -237,10 +250,14 @@ def _register(cls: type[Workflow]) -> None:
 
 
 def get_workflow(name: str) -> type[Workflow]:
-    try:
-        return _registry[name]
-    except KeyError:
-        raise UnknownWorkflow(name, list(_registry)) from None
+    found = _registry.get(name)
+    for resolver in _resolvers if found is None else ():
+        found = resolver(name)
+        if found is not None:
+            break
+    if found is None:
+        raise UnknownWorkflow(name, list(_registry))
+    return found
 
 
 def registered_workflows() -> dict[str, type[Workflow]]:

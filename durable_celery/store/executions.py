@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,8 @@ class Fence:
         return {"id": self.execution_id, "token": self.token}
 
 
+_PSYCOPG = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+
 # --- starting --------------------------------------------------------------------------
 
 
@@ -57,6 +60,8 @@ class StartsAs(Protocol):
     def queue(self) -> str | None: ...
 
     def first_step(self) -> str: ...
+
+    def route_name(self) -> str: ...
 
     def timeout_delta(self) -> timedelta | None: ...
 
@@ -138,11 +143,42 @@ class Started:
         return [Wakeup(self.id, new.queue, label=new.workflow)]
 
 
+def start_on_cursor(cursor: Any, new: NewExecution, codec: Codec) -> Started:
+    """`start` on a DB-API cursor that is not SQLAlchemy's (Django's, in the caller's own
+    transaction): the same statements, compiled for psycopg."""
+    params = _start_params(new, codec)
+    cursor.execute(_psycopg_text(sql.START), params)
+    row = cursor.fetchone()
+    if row is not None:
+        return Started(str(row[0]), True)
+    cursor.execute(_psycopg_text(sql.FIND_BY_IDEMPOTENCY_KEY), params)
+    return Started(str(cursor.fetchone()[0]), False)
+
+
+def _psycopg_text(statement: Any) -> str:
+    return str(statement.compile(dialect=_PSYCOPG))
+
+
 def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> Started:
     """Insert a pending execution, or find the one its idempotency key names. Concurrent
     starts with one key serialise on the partial unique index: ON CONFLICT waits for the
     other insert, and the lookup then finds it committed."""
-    params = {
+    params = _start_params(new, codec)
+    try:
+        row = executor.execute(sql.START, params).first()
+        if row is None:
+            row = executor.execute(sql.FIND_BY_IDEMPOTENCY_KEY, params).one()
+            return Started(str(row.id), False)
+    except ProgrammingError as exc:
+        # A caller's own session is not opened by the store: say what is missing here too.
+        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
+            raise schema_not_ready("the database of this session") from exc
+        raise
+    return Started(str(row.id), True)
+
+
+def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
+    return {
         "id": new.id,
         "workflow": new.workflow,
         "queue": new.queue,
@@ -157,17 +193,6 @@ def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> St
         "parent_id": new.parent_id,
         "wake_parent": new.wake_parent,
     }
-    try:
-        row = executor.execute(sql.START, params).first()
-        if row is None:
-            row = executor.execute(sql.FIND_BY_IDEMPOTENCY_KEY, params).one()
-            return Started(str(row.id), False)
-    except ProgrammingError as exc:
-        # A caller's own session is not opened by the store: say what is missing here too.
-        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
-            raise schema_not_ready("the database of this session") from exc
-        raise
-    return Started(str(row.id), True)
 
 
 # --- claiming --------------------------------------------------------------------------

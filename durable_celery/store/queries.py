@@ -6,7 +6,7 @@ indexes it can use (`status, created_at`, `workflow, created_at`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, not_, select
@@ -17,9 +17,11 @@ from durable_celery.states import (
     ExecutionStatus,
     InputStatus,
     StepStatus,
+    Suspension,
 )
 from durable_celery.store.records import Execution, PendingInput, StepRecord
 from durable_celery.store.schema import pending_inputs, step_executions, workflow_executions
+from durable_celery.store.sql import queries as sql
 
 _e = workflow_executions.c
 _EXECUTION_COLUMNS = [
@@ -75,7 +77,38 @@ def execution(conn: Connection, execution_id: str, include_steps: bool) -> Execu
     row = conn.execute(select(*_EXECUTION_COLUMNS).where(_e.id == execution_id)).first()
     if row is None:
         raise ExecutionNotFound(execution_id)
-    return _execution(row, steps(conn, execution_id) if include_steps else None)
+    record = _execution(row, steps(conn, execution_id) if include_steps else None)
+    return replace(record, waiting_for=waiting_for(conn, execution_id))
+
+
+def waiting_for(conn: Connection, execution_id: str) -> str | None:
+    """What a pending or waiting execution waits for, in words; None otherwise."""
+    row = conn.execute(sql.WAITING_ON, {"id": execution_id}).first()
+    if row is None:
+        return None
+    if row.status == ExecutionStatus.PENDING:
+        return f"its next attempt, due at {_when(row.run_at)}" if row.later else None
+    until = f" until {_when(row.deadline_at)}" if row.deadline_at else ""
+    reason = None if row.suspended_on is None else Suspension(row.suspended_on)
+    if reason is Suspension.SLEEP:
+        return f"a timer, due at {_when(row.run_at)}"
+    if reason is Suspension.EVENT:
+        return f"event {_names(row.events)}{until}"
+    if reason is Suspension.INPUT:
+        return f"input {_names(row.inputs)}{until}"
+    if reason is Suspension.CHILD:
+        return f"child execution {_names(row.children)}"
+    if reason is Suspension.FANOUT:
+        return f"{row.fanout_remaining} items of step {row.current_step!r}"
+    return None
+
+
+def _names(names: list[str] | None) -> str:
+    return ", ".join(repr(name) for name in names or []) or "(none)"
+
+
+def _when(moment: Any) -> str:
+    return str(moment.isoformat(timespec="seconds")) if moment is not None else "?"
 
 
 def executions(

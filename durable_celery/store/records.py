@@ -59,6 +59,9 @@ class Execution:
     completed_at: datetime | None
     parent_id: str | None
     steps: tuple[StepRecord, ...] | None = None
+    # What a pending or waiting execution waits for, in words ("event 'paid' until ...");
+    # read by get_execution only.
+    waiting_for: str | None = None
 
     @property
     def finished(self) -> bool:

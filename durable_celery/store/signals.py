@@ -50,6 +50,12 @@ def answer_input(conn: Connection, execution_id: str, name: str, value: str) -> 
     return _wake(conn, execution_id, name, answered_input=True)
 
 
+def asked_fields(conn: Connection, execution_id: str, name: str) -> dict[str, str] | None:
+    """The fields the open input `name` asks for (None: no fields, or no such input)."""
+    row = conn.execute(sql.INPUT_FIELDS, {"id": execution_id, "name": name}).first()
+    return None if row is None else row.fields
+
+
 def open_input_names(conn: Connection, execution_id: str) -> list[str]:
     return [row.name for row in conn.execute(sql.OPEN_INPUT_NAMES, {"id": execution_id})]
 

@@ -14,7 +14,7 @@ def test_compose_services_run_commands_that_exist():
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
     services = compose["services"]
     assert {"postgres", "redis", "migrate", "worker", "beat"} <= set(services)
-    subcommands = set(_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    subcommands = set(_parser(takes_app=True)._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     for name in ("migrate", "worker", "beat"):
         command = services[name]["command"]
         assert services[name]["environment"]["DURABLE_DATABASE_URL"].startswith(

@@ -97,8 +97,11 @@ def test_cli_send_event_provide_input_and_inputs(worker, capsys):
     assert asker.id in [item["execution_id"] for item in json.loads(capsys.readouterr().out)]
     assert main(["provide-input", asker.id, "approval", "not json"]) == 2
     assert "must be JSON" in capsys.readouterr().err
-    assert main(["provide-input", asker.id, "approval", "true"]) == 0
-    assert asker.result(timeout=30) is True
+    assert main(["provide-input", asker.id, "approval", '{"approved": "yes", "note": ""}']) == 2
+    assert "field 'approved' must be bool" in capsys.readouterr().err
+    answer = '{"approved": true, "note": "from the shell"}'
+    assert main(["provide-input", asker.id, "approval", answer]) == 0
+    assert asker.result(timeout=30) == {"approved": True, "note": "from the shell"}
 
 
 def test_demo_command_runs_the_example_workflows(session_database):

@@ -192,8 +192,30 @@ def test_an_input_nobody_asked_for_is_rejected(worker, db):
     ):
         dc.provide_input(handle.id, "aproval", True)
     assert handle.status() == "waiting"
-    dc.provide_input(handle.id, "approval", True)
-    assert handle.result(timeout=30) is True
+    dc.provide_input(handle.id, "approval", {"approved": True, "note": ""})
+    assert handle.result(timeout=30) == {"approved": True, "note": ""}
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"approved": "banana", "note": "x"}, "field 'approved' must be bool, got 'banana'"),
+        ({"approved": True, "note": "x", "extra": 1}, "has no field 'extra'"),
+        ({"approved": True}, "needs field 'note' \\(str\\)"),
+        ({"approved": 1, "note": "x"}, "field 'approved' must be bool, got 1"),
+        (True, "takes a dict of"),
+    ],
+)
+def test_an_answer_that_does_not_fit_the_fields_is_refused_and_changes_nothing(
+    worker, answer, message
+):
+    handle = Approval.start_durable({"what": "the fields"})
+    assert wait_until(lambda: dc.list_pending_inputs(execution_id=handle.id), timeout=30)
+    with pytest.raises(dc.InvalidPayload, match=message):
+        dc.provide_input(handle.id, "approval", answer)
+    assert handle.status() == "waiting"
+    assert len(dc.list_pending_inputs(execution_id=handle.id)) == 1
+    dc.cancel(handle.id)
 
 
 def test_an_unanswered_input_times_out_to_its_value(worker):

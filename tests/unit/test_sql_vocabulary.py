@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import TextClause
 
 from durable_celery import states
-from durable_celery.store.sql import control, executions, items, signals, sweeps, waits
+from durable_celery.store.sql import control, executions, items, queries, signals, sweeps, waits
 
 VOCABULARY = {
     member.value
@@ -24,7 +24,7 @@ LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 STATEMENTS = [
     (module.__name__.rsplit(".", 1)[1], name, statement)
-    for module in (control, executions, items, signals, sweeps, waits)
+    for module in (control, executions, items, queries, signals, sweeps, waits)
     for name, statement in vars(module).items()
     if isinstance(statement, TextClause)
 ]

@@ -66,7 +66,7 @@ def test_statuses_compare_and_serialise_as_their_text():
 
 def test_the_cli_accepts_every_status_that_list_executions_accepts():
     for status in ExecutionStatus:
-        args = _parser().parse_args(["list", "--status", status.value])
+        args = _parser(takes_app=True).parse_args(["list", "--status", status.value])
         assert args.status == status
     with pytest.raises(dc.InvalidOption, match="compensating; got 'done'"):
         dc.list_executions(status="done")

@@ -31,6 +31,10 @@ FIND_BY_IDEMPOTENCY_KEY = text(
 """The execution an idempotency key already names (after START inserted nothing): the
 partial unique index makes a concurrent START wait, so this finds it committed."""
 
+WHERE_AM_I = text("SELECT current_database(), inet_server_port(), pg_postmaster_start_time()")
+"""Which database of which server a connection is on: two connections that answer alike
+share the tables (Django's connection and the durable-celery engine, say)."""
+
 CLAIM = text(
     """
     UPDATE workflow_executions AS e

@@ -66,6 +66,17 @@ ANSWER_INPUT = text(
 )
 """Answer the open input of that name and resolve the wait that asked, together."""
 
+INPUT_FIELDS = text(
+    """
+    SELECT fields FROM pending_inputs
+    WHERE execution_id = :id AND name = :name AND status = 'pending'
+    ORDER BY created_at
+    LIMIT 1
+    """
+)
+"""The fields the open input of that name asks for, to check an answer before ANSWER_INPUT.
+The caller holds the execution's row lock, so the input cannot change meanwhile."""
+
 OPEN_INPUT_NAMES = text(
     "SELECT name FROM pending_inputs WHERE execution_id = :id AND status = 'pending' "
     "ORDER BY created_at"
