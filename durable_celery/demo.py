@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -59,7 +60,8 @@ def run_demo(
             print(f"started   {order['order_id']} as execution {handle.id}")
         ok = _follow(handles, worker, timeout)
         ok = ok and _expense(runtime, timeout)
-    print("\nInspect them with: durable-celery list / durable-celery show <id>")
+    cli = _command_line(cwd)
+    print(f"\nInspect them with: {cli} list / {cli} show <id>")
     return 0 if ok else 1
 
 
@@ -135,3 +137,15 @@ def _follow(handles: list[tuple[str, ExecutionRef]], worker: WorkerProcess, time
         )
         print(f"result    {order:<10} {execution.status:<9} {outcome}")
     return True
+
+
+def _command_line(cwd: Path) -> str:
+    """How to call `durable-celery` from here: by name when it is on PATH, else its path
+    (in a virtualenv that is not activated, say)."""
+    if shutil.which("durable-celery"):
+        return "durable-celery"
+    installed = Path(sys.executable).with_name("durable-celery")
+    try:
+        return str(installed.relative_to(cwd))
+    except ValueError:
+        return str(installed)

@@ -53,11 +53,15 @@ def _warn_unconsumed(runtime: Runtime, consumed: set[str]) -> None:
             if queue not in consumed:
                 waiting.setdefault(queue, []).append(workflow.name)
     for queue, names in sorted(waiting.items()):
+        workflows = sorted(set(names))
+        shown = ", ".join(workflows[:5]) + (
+            f" and {len(workflows) - 5} more" * (len(workflows) > 5)
+        )
         logger.warning(
-            "this worker does not consume queue %r, where the wake-ups of %s go; start a "
-            "worker with -Q %s (or route them elsewhere), or their executions wait",
+            "this worker does not consume queue %r, where the wake-ups of %s go; unless "
+            "another worker does (celery worker -Q %s), their executions wait",
             queue,
-            ", ".join(sorted(set(names))),
+            shown,
             queue,
         )
 

@@ -29,6 +29,8 @@ from durable_celery.runtime import (
 )
 from durable_celery.startup import check_worker
 
+_NO_TIME_LIMIT = 10 * 365 * 24 * 3600  # seconds: ten years
+
 
 def install(
     app: Celery,
@@ -95,12 +97,12 @@ def _register_tasks(app: Celery) -> None:
         "serializer": "json",
         "bind": True,
         "shared": False,
-        # 0 is "no limit" for a task (None would take the app's task_time_limit): a wake-up
-        # runs many steps inline, and being killed would leave the execution claimed until
-        # stale recovery. Steps have their own timeouts; durable_wake_time_budget bounds a
-        # wake-up.
-        "time_limit": 0,
-        "soft_time_limit": 0,
+        # Out of reach of the app's task_time_limit / task_soft_time_limit (None or 0 would
+        # fall back to them): a wake-up runs many steps inline, and a kill would leave the
+        # execution claimed until stale recovery. Steps have their own timeouts, and a
+        # wake-up hands over at a step boundary after its budget (durable_wake_time_budget).
+        "time_limit": _NO_TIME_LIMIT,
+        "soft_time_limit": _NO_TIME_LIMIT,
     }
 
     worker_ready.connect(partial(_on_worker_ready, app), weak=False)

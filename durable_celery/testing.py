@@ -24,7 +24,7 @@ class WorkerProcess:
         self,
         *,
         app: str = "durable_celery",
-        queues: Sequence[str] = ("default",),
+        queues: Sequence[str] | None = ("default",),
         concurrency: int = 2,
         pool: str = "prefork",
         beat: bool = False,
@@ -35,7 +35,7 @@ class WorkerProcess:
         name: str | None = None,
     ) -> None:
         self.app = app
-        self.queues = list(queues)
+        self.queues = None if queues is None else list(queues)  # None: the app's own
         self.concurrency = concurrency
         self.pool = pool
         self.beat = beat
@@ -62,8 +62,7 @@ class WorkerProcess:
             self.pool,
             "-c",
             str(self.concurrency),
-            "-Q",
-            ",".join(self.queues),
+            *(["-Q", ",".join(self.queues)] if self.queues is not None else []),
             "-n",
             f"{self.name}@%h",
             "--without-gossip",

@@ -67,13 +67,11 @@ class Heartbeat:
                 alive = sweeps.heartbeat(conn, kind, claims)
                 for row_id, _ in claims:
                     if row_id not in alive and (kind, row_id) not in self._lost:
+                        # Taken back (stale recovery, a control call), or let go a moment
+                        # ago by its own run: either way no step starts under it any more.
+                        # A real loss is logged where the run stops (claims.run_claimed).
                         self._lost.add((kind, row_id))
-                        logger.warning(
-                            "%s %s: claim taken back (stale recovery or control call); this "
-                            "worker will write nothing more for it",
-                            kind,
-                            row_id,
-                        )
+                        logger.debug("%s %s: the claim is no longer held", kind, row_id)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():

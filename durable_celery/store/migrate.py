@@ -14,13 +14,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from durable_celery.config import Settings
-from durable_celery.store.connections import engine_for
+from durable_celery.store.connections import engine_for, reading
 from durable_celery.store.schema import metadata
+from durable_celery.store.sql import migrations as sql
 
 VERSION_TABLE = "durable_alembic_version"
 DURABLE_TABLES = frozenset(metadata.tables) | {VERSION_TABLE}
@@ -76,7 +76,8 @@ def head_revision() -> str:
 
 
 def schema_status(settings: Settings) -> SchemaStatus:
-    """Where the database stands; the driver's error when it cannot be reached."""
-    with engine_for(settings).connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        return SchemaStatus(context.get_current_revision(), head_revision())
+    """Where the database stands; DatabaseUnavailable when it cannot be reached."""
+    with reading(engine_for(settings)) as conn:
+        known = conn.execute(sql.VERSION_TABLE_EXISTS, {"table": VERSION_TABLE}).scalar_one()
+        current = conn.execute(sql.CURRENT_REVISION).scalar_one_or_none() if known else None
+    return SchemaStatus(current, head_revision())
