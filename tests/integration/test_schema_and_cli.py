@@ -57,6 +57,8 @@ def test_cli_list_and_show(worker, capsys):
     assert main(["show", handle.id]) == 0
     text_out = capsys.readouterr().out
     assert "completed" in text_out and "second" in text_out
+    assert "started 20" in text_out and "ended 20" in text_out  # timestamps
+    assert "WORKER" in text_out and ":" in text_out.split("WORKER")[1]  # host:pid per step
 
     assert main(["list", "--workflow", "tests.three_steps", "--json", "--limit", "500"]) == 0
     assert handle.id in [e["id"] for e in json.loads(capsys.readouterr().out)]
@@ -90,6 +92,8 @@ def test_cli_send_event_provide_input_and_inputs(worker, capsys):
     asker = Approval.start_durable({"what": "the CLI"})
     assert wait_until(lambda: dc.list_pending_inputs(execution_id=asker.id), timeout=30)
     capsys.readouterr()
+    assert main(["show", asker.id]) == 0
+    assert "waits for  input 'approval'" in capsys.readouterr().out
     assert main(["inputs", "--execution", asker.id]) == 0
     listed = capsys.readouterr().out
     assert "approval" in listed and "Approve the CLI?" in listed
@@ -121,3 +125,4 @@ def test_demo_command_runs_the_example_workflows(session_database):
     assert "failed    durable_celery.errors.FanoutFailed" in out
     assert "asking    Approve 120 EUR for ada? (status waiting, no worker held)" in out
     assert "result    expense    completed {'amount': 120, 'status': 'paid'}" in out
+    assert "durable-celery list / " in out  # how to call it from here, on PATH or not
