@@ -22,11 +22,11 @@ from sqlalchemy import Engine
 from durable_celery.config import Settings, bundled_celery_config, database_url_configured
 from durable_celery.errors import ConfigurationError
 from durable_celery.states import WakeTarget
-from durable_celery.store import executions
+from durable_celery.store import starts
 from durable_celery.store.codec import Codec
 from durable_celery.store.connections import autocommit, engine_for
-from durable_celery.store.executions import NewExecution, StartsAs
 from durable_celery.store.records import Wakeup
+from durable_celery.store.starts import NewExecution, StartsAs
 
 logger = logging.getLogger("durable_celery")
 
@@ -112,7 +112,7 @@ class Runtime:
         its id (or the id of the execution its idempotency key already names). One
         statement in autocommit: one round trip instead of BEGIN, INSERT, COMMIT."""
         with autocommit(self.database) as conn:
-            started = executions.start(conn, new, self.codec)
+            started = starts.start(conn, new, self.codec)
         self.publish(started.wakeup(new))
         return started.id
 

@@ -17,9 +17,9 @@ from durable_celery.client.handle import ExecutionHandle
 from durable_celery.dsl import Workflow, get_workflow, task_workflow, use_starter
 from durable_celery.errors import InvalidOption, InvalidPayload
 from durable_celery.runtime import Runtime, current_runtime
-from durable_celery.store import executions
+from durable_celery.store import starts
 from durable_celery.store.after_commit import publish_after_commit
-from durable_celery.store.executions import NewExecution
+from durable_celery.store.starts import NewExecution
 from durable_celery.time import Duration
 
 
@@ -101,7 +101,7 @@ def start_execution(
         raise InvalidOption(
             f"session must be a SQLAlchemy Session or Connection, got {type(session).__name__}"
         )
-    started = executions.start(session, new, runtime.codec)
+    started = starts.start(session, new, runtime.codec)
     wakeups = started.wakeup(new)
     if wakeups:
         publish_after_commit(session, wakeups, runtime.publish)

@@ -1,4 +1,4 @@
-"""Executions: start, claim, and the checkpoint that moves a claimed execution on.
+"""Executions: claim, and the checkpoint that moves a claimed execution on.
 
 Every function that writes for a claim takes its `Fence` (execution id and lock token)
 and raises LockLost when the token no longer matches: the statement touched nothing.
@@ -7,31 +7,18 @@ and raises LockLost when the token no longer matches: the statement touched noth
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-import psycopg
 from sqlalchemy import Connection
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
-from sqlalchemy.exc import ProgrammingError
-from sqlalchemy.orm import Session
 
-from durable_celery.checks import (
-    MAX_QUEUE_NAME_LENGTH,
-    check_idempotency_key,
-    check_priority,
-    check_queue,
-)
-from durable_celery.errors import InvalidOption, InvalidPayload, LockLost
+from durable_celery.errors import LockLost
 from durable_celery.ids import new_id
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
-from durable_celery.store.codec import Codec
-from durable_celery.store.connections import execute_hot, schema_not_ready
+from durable_celery.store.connections import execute_hot
 from durable_celery.store.records import Wakeup
 from durable_celery.store.sql import executions as sql
-from durable_celery.time import Duration, require_aware, to_timedelta
 
 
 @dataclass(frozen=True)
@@ -43,156 +30,6 @@ class Fence:
 
     def params(self) -> dict[str, Any]:
         return {"id": self.execution_id, "token": self.token}
-
-
-_PSYCOPG = PGDialect_psycopg()  # type: ignore[no-untyped-call]
-
-# --- starting --------------------------------------------------------------------------
-
-
-class StartsAs(Protocol):
-    """What the store needs to know of a workflow to start it: a dsl Workflow class."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def queue(self) -> str | None: ...
-
-    def first_step(self) -> str: ...
-
-    def route_name(self) -> str: ...
-
-    def timeout_delta(self) -> timedelta | None: ...
-
-
-@dataclass(frozen=True)
-class NewExecution:
-    """A validated execution to insert; build it with `NewExecution.of`."""
-
-    id: str
-    workflow: str
-    first_step: str
-    input: Mapping[str, Any]
-    queue: str
-    priority: int
-    run_at: datetime | None
-    delay_seconds: float
-    timeout_seconds: float | None
-    idempotency_key: str | None
-    parent_id: str | None = None
-    wake_parent: bool = False
-    dispatch_now: bool = True  # due at once; else the poller wakes it at its time
-
-    @classmethod
-    def of(
-        cls,
-        workflow: StartsAs,
-        input: Mapping[str, Any] | None,
-        *,
-        queue: str,
-        priority: int = 0,
-        delay: Duration | None = None,
-        run_at: datetime | None = None,
-        idempotency_key: str | None = None,
-        parent_id: str | None = None,
-        wake_parent: bool = False,
-        max_queue_name_length: int = MAX_QUEUE_NAME_LENGTH,
-    ) -> NewExecution:
-        """Check every option (InvalidPayload / InvalidOption) before anything is written.
-        `queue`: the one its wake-ups go to, as the runtime resolved it."""
-        if input is None:
-            input = {}
-        if not isinstance(input, Mapping):
-            raise InvalidPayload(
-                f"the input of workflow {workflow.name!r} must be a dict, "
-                f"got {type(input).__name__}"
-            )
-        if delay is not None and run_at is not None:
-            raise InvalidOption("give either delay or run_at, not both")
-        timeout = workflow.timeout_delta()
-        if run_at is not None:
-            run_at = require_aware(run_at, "run_at")
-        delay_seconds = 0.0 if delay is None else to_timedelta(delay, "delay").total_seconds()
-        return cls(
-            id=new_id(),
-            workflow=workflow.name,
-            first_step=workflow.first_step(),
-            input=input,
-            queue=check_queue(queue, max_length=max_queue_name_length),
-            priority=check_priority(priority),
-            run_at=run_at,
-            delay_seconds=delay_seconds,
-            timeout_seconds=None if timeout is None else timeout.total_seconds(),
-            idempotency_key=check_idempotency_key(idempotency_key),
-            parent_id=parent_id,
-            wake_parent=wake_parent,
-            dispatch_now=run_at <= datetime.now(UTC) if run_at is not None else delay_seconds == 0,
-        )
-
-
-@dataclass(frozen=True)
-class Started:
-    id: str
-    created: bool  # False: an execution with the same idempotency key existed already
-
-    def wakeup(self, new: NewExecution) -> list[Wakeup]:
-        """The wake-up to publish once the row is committed."""
-        if not (self.created and new.dispatch_now):
-            return []
-        return [Wakeup(self.id, new.queue, label=new.workflow)]
-
-
-def start_on_cursor(cursor: Any, new: NewExecution, codec: Codec) -> Started:
-    """`start` on a DB-API cursor that is not SQLAlchemy's (Django's, in the caller's own
-    transaction): the same statements, compiled for psycopg."""
-    params = _start_params(new, codec)
-    cursor.execute(_psycopg_text(sql.START), params)
-    row = cursor.fetchone()
-    if row is not None:
-        return Started(str(row[0]), True)
-    cursor.execute(_psycopg_text(sql.FIND_BY_IDEMPOTENCY_KEY), params)
-    return Started(str(cursor.fetchone()[0]), False)
-
-
-def _psycopg_text(statement: Any) -> str:
-    return str(statement.compile(dialect=_PSYCOPG))
-
-
-def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> Started:
-    """Insert a pending execution, or find the one its idempotency key names. Concurrent
-    starts with one key serialise on the partial unique index: ON CONFLICT waits for the
-    other insert, and the lookup then finds it committed."""
-    params = _start_params(new, codec)
-    try:
-        row = executor.execute(sql.START, params).first()
-        if row is None:
-            row = executor.execute(sql.FIND_BY_IDEMPOTENCY_KEY, params).one()
-            return Started(str(row.id), False)
-    except ProgrammingError as exc:
-        # A caller's own session is not opened by the store: say what is missing here too.
-        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
-            raise schema_not_ready("the database of this session") from exc
-        raise
-    return Started(str(row.id), True)
-
-
-def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
-    return {
-        "id": new.id,
-        "workflow": new.workflow,
-        "queue": new.queue,
-        "priority": new.priority,
-        "input": codec.encode_incoming(new.input, f"the input of workflow {new.workflow!r}"),
-        "first_step": new.first_step,
-        "run_at": new.run_at,
-        "delay_seconds": new.delay_seconds,
-        "dispatch_now": new.dispatch_now,
-        "timeout_seconds": new.timeout_seconds,
-        "idempotency_key": new.idempotency_key,
-        "parent_id": new.parent_id,
-        "wake_parent": new.wake_parent,
-    }
 
 
 # --- claiming --------------------------------------------------------------------------

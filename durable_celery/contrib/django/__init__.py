@@ -17,10 +17,10 @@ from typing import Any
 from django.db import connections, transaction
 
 from durable_celery.runtime import Runtime
-from durable_celery.store import executions
+from durable_celery.store import starts
 from durable_celery.store.connections import reading
-from durable_celery.store.executions import NewExecution
 from durable_celery.store.sql.executions import WHERE_AM_I
+from durable_celery.store.starts import NewExecution
 
 _same_database: dict[tuple[int, str], bool] = {}
 
@@ -34,7 +34,7 @@ def start_in_atomic_block(runtime: Runtime, new: NewExecution) -> str | None:
     connection = connections[alias]
     if _is_durable_database(runtime, alias, connection):
         with connection.cursor() as cursor:
-            started = executions.start_on_cursor(cursor, new, runtime.codec)
+            started = starts.start_on_cursor(cursor, new, runtime.codec)
         wakeups = started.wakeup(new)
         if wakeups:
             transaction.on_commit(lambda: runtime.publish(wakeups), using=alias)
