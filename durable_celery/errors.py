@@ -49,6 +49,14 @@ class ExecutionNotFound(DurableError, LookupError):
         super().__init__(f"no execution with id {execution_id}")
 
 
+class ScheduleNotFound(DurableError, LookupError):
+    """No schedule has that key."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no schedule with key {key!r}")
+
+
 class InvalidOption(DurableError, ValueError):
     """A call was given an option value that cannot work (negative delay, naive datetime...)."""
 

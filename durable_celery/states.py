@@ -119,3 +119,46 @@ class WakeTarget(StrEnum):
 
     EXECUTION = "execution"
     ITEM = "item"
+
+
+class InputKind(StrEnum):
+    """What answer a human input takes (`ctx.wait_for_input(kind=...)`)."""
+
+    VALUE = "value"  # any JSON value: the default, and what inputs before kinds were
+    APPROVAL = "approval"
+    SINGLE_CHOICE = "single_choice"
+    MULTI_CHOICE = "multi_choice"
+    FREE_TEXT = "free_text"
+    FORM = "form"
+
+
+class ScheduleStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # by an operator: kept paused until resumed, whatever the code says
+    DISABLED = "disabled"  # declared in code once, no longer: kept for its history
+
+
+class ScheduleOrigin(StrEnum):
+    CODE = "code"  # a workflow's `schedule = ...`, synced when beat starts
+    API = "api"  # dc.schedule(...) at run time
+
+
+class TriggerKind(StrEnum):
+    CRON = "cron"
+    EVERY = "every"
+
+
+class MisfirePolicy(StrEnum):
+    """What to do with fire times missed while no beat ran."""
+
+    COALESCE = "coalesce"  # one run for all of them
+    SKIP = "skip"  # none: wait for the next fire time
+    CATCH_UP = "catch_up"  # one run each, the latest ones up to a limit
+
+
+class OverlapPolicy(StrEnum):
+    """What a fire does while the schedule's previous run is still live."""
+
+    ALLOW = "allow"
+    SKIP = "skip"
+    CANCEL_PREVIOUS = "cancel_previous"

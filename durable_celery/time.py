@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from durable_celery.errors import InvalidOption
 
@@ -57,3 +58,8 @@ def require_aware(value: datetime, what: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidOption(f"{what} must be timezone-aware, got naive {value.isoformat()}")
     return value
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone `name`; InvalidOption when there is none."""
+    raise NotImplementedError

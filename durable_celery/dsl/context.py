@@ -95,6 +95,8 @@ class StepContext:
         results: Mapping[str, Any],
         failure: Mapping[str, Any] | None = None,
         in_item: bool = False,
+        schedule_key: str | None = None,
+        scheduled_at: datetime | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.workflow = workflow
@@ -106,6 +108,9 @@ class StepContext:
         self.item_index: int | None = None
         # On a compensation step: the error that failed the execution.
         self.failure: Mapping[str, Any] | None = failure
+        # Started by a schedule: its key, and the fire time (not the start time).
+        self.schedule_key = schedule_key
+        self.scheduled_at = scheduled_at
         self._in_item = in_item
         self._waits: WaitService | None = None
         self._children: ChildService | None = None

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from durable_celery.checks import check_queue
+from durable_celery.dsl.schedules import ScheduleSpec, declared_schedules
 from durable_celery.dsl.steps import StepKind, StepSpec, literal_targets
 from durable_celery.errors import InvalidOption, UnknownWorkflow, WorkflowDefinitionError
 from durable_celery.states import ExecutionStatus
@@ -68,11 +69,16 @@ class Workflow:
     queue: ClassVar[str | None] = None
     timeout: ClassVar[Duration | None] = None
     max_step_runs: ClassVar[int] = DEFAULT_MAX_STEP_RUNS
+    # Shown by list_workflows and the CLI: which version of the code is deployed.
+    version: ClassVar[str | int | None] = None
+    # Cron(...), Every(...) or a list of them: started by the poller at each fire time.
+    schedule: ClassVar[Any] = None
 
     __steps__: ClassVar[tuple[StepSpec, ...]] = ()
     __step_index__: ClassVar[dict[str, int]] = {}
     __compensations__: ClassVar[dict[str, StepSpec]] = {}
     __timeout__: ClassVar[timedelta | None] = None
+    __schedules__: ClassVar[tuple[ScheduleSpec, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -100,6 +106,11 @@ class Workflow:
                 raise fail(str(exc)) from None
             if cls.__timeout__ <= timedelta(0):
                 raise fail(f"timeout must be positive, got {cls.__timeout__}")
+        version = cls.version
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, (str, int))
+        ):
+            raise fail(f"version must be a string or an int, got {version!r}")
         runs = cls.max_step_runs
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
             raise fail(f"max_step_runs must be an int >= 1, got {runs!r}")
@@ -118,6 +129,8 @@ class Workflow:
         cls.__steps__ = tuple(forward.values())
         cls.__step_index__ = {spec.name: index for index, spec in enumerate(cls.__steps__)}
         cls.__compensations__ = undo
+        # Declared on this class only: a subclass does not inherit its parent's fire times.
+        cls.__schedules__ = declared_schedules(name, cls.__dict__.get("schedule"))
         _register(cls)
 
     # --- what the engine and the client read ---------------------------------------

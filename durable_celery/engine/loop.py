@@ -106,6 +106,8 @@ class ExecutionRun:
             context=self.context,
             results=self.results,
             failure=self.failure,
+            schedule_key=claim.schedule_key,
+            scheduled_at=claim.scheduled_at,
         )
         heartbeat = heartbeat_for(self.runtime)
         step: Next | ExecutionStatus = (

@@ -54,6 +54,8 @@ class ClaimedExecution:
     compensations: list[str] | None
     error: dict[str, Any] | None
     cancel_requested: bool
+    schedule_key: str | None = None
+    scheduled_at: datetime | None = None
 
     @property
     def id(self) -> str:
@@ -87,6 +89,8 @@ def claim(conn: Connection, execution_id: str, worker: str) -> ClaimedExecution 
         compensations=row.compensations,
         error=row.error,
         cancel_requested=row.cancel_requested_at is not None,
+        schedule_key=row.schedule_key,
+        scheduled_at=row.scheduled_at,
     )
 
 

@@ -40,6 +40,8 @@ _EXECUTION_COLUMNS = [
     _e.completed_at,
     _e.parent_id,
     _e.compensations,
+    _e.schedule_key,
+    _e.scheduled_at,
 ]
 
 
@@ -211,4 +213,6 @@ def _execution(row: Any, steps: tuple[StepRecord, ...] | None) -> Execution:
         completed_at=row.completed_at,
         parent_id=str(row.parent_id) if row.parent_id is not None else None,
         steps=steps,
+        schedule_key=row.schedule_key,
+        scheduled_at=row.scheduled_at,
     )

@@ -6,7 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from durable_celery.states import ExecutionStatus, StepStatus, WakeTarget
+from durable_celery.states import (
+    ExecutionStatus,
+    InputKind,
+    InputStatus,
+    MisfirePolicy,
+    OverlapPolicy,
+    ScheduleOrigin,
+    ScheduleStatus,
+    StepStatus,
+    TriggerKind,
+    WaitKind,
+    WakeTarget,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,12 @@ class Execution:
     # What a pending or waiting execution waits for, in words ("event 'paid' until ...");
     # read by get_execution only.
     waiting_for: str | None = None
+    # Started by a schedule: its key and the fire time (not the start time).
+    schedule_key: str | None = None
+    scheduled_at: datetime | None = None
+    # Its child executions by status ({"completed": 3, "running": 1}); read by
+    # get_execution only, None elsewhere.
+    children: dict[str, int] | None = None
 
     @property
     def finished(self) -> bool:
@@ -101,3 +119,49 @@ class PendingInput:
     fields: Any
     deadline_at: datetime | None
     created_at: datetime
+    kind: InputKind = InputKind.VALUE
+    choices: list[Any] | None = None
+    status: InputStatus = InputStatus.PENDING
+    value: Any = None  # the answer, once answered
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event a waiting execution waits for (`ctx.wait_for_event/any/all`)."""
+
+    execution_id: str
+    workflow: str
+    event: str
+    kind: WaitKind  # event, any or all: whether this name alone resolves the wait
+    step: str
+    since: datetime
+    until: datetime | None  # the wait's timeout, if any
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule as stored (`dc.list_schedules`)."""
+
+    key: str
+    workflow: str
+    trigger: TriggerKind
+    expression: str  # the cron expression, or the interval in seconds
+    timezone: str
+    input: dict[str, Any]
+    queue: str | None
+    overlap: OverlapPolicy
+    misfire: MisfirePolicy
+    misfire_grace: float
+    catch_up_limit: int
+    status: ScheduleStatus
+    origin: ScheduleOrigin
+    next_fire_at: datetime
+    last_fire_at: datetime | None
+    last_execution_id: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: _plain_value(value) for key, value in vars(self).items()}

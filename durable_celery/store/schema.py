@@ -31,9 +31,15 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from durable_celery.states import (
     STORED_EXECUTION_STATUSES,
+    InputKind,
     InputStatus,
     ItemStatus,
+    MisfirePolicy,
+    OverlapPolicy,
+    ScheduleOrigin,
+    ScheduleStatus,
     StepStatus,
+    TriggerKind,
     WaitKind,
     WaitStatus,
 )
@@ -107,6 +113,9 @@ workflow_executions = Table(
     Column("wake_requested", Boolean, nullable=False, server_default=text("false")),
     # A child started with run_child: its ending wakes the parent.
     Column("wake_parent", Boolean, nullable=False, server_default=text("false")),
+    # Started by a schedule: its key, and the fire time (not the start time).
+    Column("schedule_key", Text),
+    Column("scheduled_at", DateTime(timezone=True)),
     CheckConstraint(_one_of("status", STORED_EXECUTION_STATUSES), name="status"),
     Index(
         "ix_workflow_executions_due",
@@ -136,6 +145,18 @@ workflow_executions = Table(
         "ix_workflow_executions_parent",
         "parent_id",
         postgresql_where=text("parent_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_workflow_executions_schedule_live",
+        "schedule_key",
+        postgresql_where=text(
+            "schedule_key IS NOT NULL AND status IN ('pending', 'running', 'waiting')"
+        ),
+    ),
+    Index(
+        "ix_workflow_executions_completed",
+        "completed_at",
+        postgresql_where=text("completed_at IS NOT NULL"),
     ),
     Index("ix_workflow_executions_workflow_created", "workflow", "created_at"),
     Index("ix_workflow_executions_status_created", "status", "created_at"),
@@ -291,6 +312,8 @@ pending_inputs = Table(
     # The wait that asked: answering the input resolves it.
     Column("wait_id", UUID(as_uuid=False), ForeignKey("step_waits.id", ondelete="CASCADE")),
     Column("prompt", Text),
+    Column("kind", Text, nullable=False, server_default=text("'value'")),
+    Column("choices", JSONB),
     Column("fields", JSONB),
     Column("status", Text, nullable=False, server_default=text("'pending'")),
     Column("value", JSONB),
@@ -298,6 +321,7 @@ pending_inputs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("answered_at", DateTime(timezone=True)),
     CheckConstraint(_one_of("status", InputStatus), name="status"),
+    CheckConstraint(_one_of("kind", InputKind), name="kind"),
     Index(
         "ix_pending_inputs_open",
         "execution_id",
@@ -310,17 +334,35 @@ pending_inputs = Table(
 scheduled_workflows = Table(
     "scheduled_workflows",
     metadata,
-    Column("id", UUID(as_uuid=False), primary_key=True),
-    Column("name", Text, nullable=False, unique=True),
+    Column("key", Text, primary_key=True),
     Column("workflow", Text, nullable=False),
-    Column("cron", Text, nullable=False),
+    # When it fires: a cron expression in `timezone`, or an interval in seconds.
+    Column("trigger_kind", Text, nullable=False),
+    Column("expression", Text, nullable=False),
     Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
     Column("input", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("queue", Text),
-    Column("enabled", Boolean, nullable=False, server_default=text("true")),
-    Column("next_fire_at", DateTime(timezone=True)),
-    Column("last_fired_at", DateTime(timezone=True)),
+    Column("overlap", Text, nullable=False, server_default=text("'allow'")),
+    Column("misfire", Text, nullable=False, server_default=text("'coalesce'")),
+    Column("misfire_grace", Float, nullable=False, server_default=text("15")),
+    Column("catch_up_limit", Integer, nullable=False, server_default=text("10")),
+    Column("status", Text, nullable=False, server_default=text("'active'")),
+    Column("origin", Text, nullable=False, server_default=text("'api'")),
+    Column("next_fire_at", DateTime(timezone=True), nullable=False),
+    Column("last_fire_at", DateTime(timezone=True)),
+    Column("last_execution_id", UUID(as_uuid=False)),
+    # Why the last fire started nothing (an unknown workflow, say); NULL once one starts.
+    Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
-    Index("ix_scheduled_workflows_due", "next_fire_at", postgresql_where=text("enabled")),
+    CheckConstraint(_one_of("trigger_kind", TriggerKind), name="trigger_kind"),
+    CheckConstraint(_one_of("overlap", OverlapPolicy), name="overlap"),
+    CheckConstraint(_one_of("misfire", MisfirePolicy), name="misfire"),
+    CheckConstraint(_one_of("status", ScheduleStatus), name="status"),
+    CheckConstraint(_one_of("origin", ScheduleOrigin), name="origin"),
+    Index(
+        "ix_scheduled_workflows_due",
+        "next_fire_at",
+        postgresql_where=text("status = 'active'"),
+    ),
 )

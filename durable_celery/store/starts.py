@@ -64,6 +64,8 @@ class NewExecution:
     parent_id: str | None = None
     wake_parent: bool = False
     dispatch_now: bool = True  # due at once; else the poller wakes it at its time
+    schedule_key: str | None = None  # started by this schedule, for this fire time:
+    scheduled_at: datetime | None = None
 
     @classmethod
     def of(
@@ -78,6 +80,8 @@ class NewExecution:
         idempotency_key: str | None = None,
         parent_id: str | None = None,
         wake_parent: bool = False,
+        schedule_key: str | None = None,
+        scheduled_at: datetime | None = None,
         max_queue_name_length: int = MAX_QUEUE_NAME_LENGTH,
     ) -> NewExecution:
         """Check every option (InvalidPayload / InvalidOption) before anything is written.
@@ -108,6 +112,8 @@ class NewExecution:
             idempotency_key=check_idempotency_key(idempotency_key),
             parent_id=parent_id,
             wake_parent=wake_parent,
+            schedule_key=schedule_key,
+            scheduled_at=scheduled_at,
             dispatch_now=run_at <= datetime.now(UTC) if run_at is not None else delay_seconds == 0,
         )
 
@@ -173,4 +179,6 @@ def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
         "idempotency_key": new.idempotency_key,
         "parent_id": new.parent_id,
         "wake_parent": new.wake_parent,
+        "schedule_key": new.schedule_key,
+        "scheduled_at": new.scheduled_at,
     }

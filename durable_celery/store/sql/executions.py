@@ -10,14 +10,15 @@ START = text(
     """
     INSERT INTO workflow_executions
         (id, workflow, status, queue, priority, input, current_step, run_at,
-         dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent)
+         dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent,
+         schedule_key, scheduled_at)
     VALUES
         (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
          CASE WHEN :dispatch_now THEN now() END,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
              + make_interval(secs => :timeout_seconds),
-         :idempotency_key, :parent_id, :wake_parent)
+         :idempotency_key, :parent_id, :wake_parent, :schedule_key, :scheduled_at)
     ON CONFLICT (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
     """
@@ -53,7 +54,7 @@ CLAIM = text(
     RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
               e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
               e.fanout_seq, e.fanout_failed, e.compensations, e.error,
-              e.cancel_requested_at
+              e.cancel_requested_at, e.schedule_key, e.scheduled_at
     """
 )
 """Take the claim of one due, pending execution (by id, from its wake-up) and start the
