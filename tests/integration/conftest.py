@@ -41,6 +41,10 @@ os.environ.update(
                 "flows_waits",
                 "flows_faults",
                 "flows_failures",
+                "flows_dsl",
+                "flows_inputs",
+                "flows_queries",
+                "flows_schedules",
             )
         )
         + ",workflows.examples",

@@ -1,0 +1,3 @@
+"""Workflows for the tests of flows_dsl (imported by the workers of the integration tests)."""
+
+from __future__ import annotations
