@@ -7,6 +7,9 @@ Public API, grouped:
 - starting, reading and steering: start, get_execution, list_executions, cancel, retry,
   ExecutionHandle, Execution, StepRecord, ExecutionStatus, StepStatus
 - signals: send_event, provide_input, list_pending_inputs, PendingInput
+- schedules: Cron, Every (declared as a workflow's `schedule`), schedule, list_schedules,
+  get_schedule, pause_schedule / resume_schedule (alias disable_schedule /
+  enable_schedule), trigger_schedule, delete_schedule, Schedule
 - Celery: install (the bundled app is `durable_celery.celery.app`); after it, every task
   of the app has `start_durable` / `apply_durable`; signals in durable_celery.signals
 - errors: DurableError and its branches
@@ -23,6 +26,17 @@ from durable_celery.client import (
     send_event,
     start,
 )
+from durable_celery.client.schedules import (
+    delete_schedule,
+    disable_schedule,
+    enable_schedule,
+    get_schedule,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+    schedule,
+    trigger_schedule,
+)
 from durable_celery.dsl import (
     Retry,
     StepContext,
@@ -35,6 +49,7 @@ from durable_celery.dsl import (
     step,
     task_step,
 )
+from durable_celery.dsl.schedules import Cron, Every
 from durable_celery.errors import (
     ChildWorkflowFailed,
     ConfigurationError,
@@ -53,6 +68,7 @@ from durable_celery.errors import (
     PayloadTooLarge,
     RecordingFailed,
     ResultTimeout,
+    ScheduleNotFound,
     SchemaNotReady,
     StepLimitExceeded,
     StepTimeout,
@@ -64,15 +80,17 @@ from durable_celery.errors import (
     WorkflowTimedOut,
 )
 from durable_celery.states import ExecutionStatus, StepStatus
-from durable_celery.store.records import Execution, PendingInput, StepRecord
+from durable_celery.store.records import Execution, PendingInput, Schedule, StepRecord
 from durable_celery.tasks import install
 
 __all__ = [
     "ChildWorkflowFailed",
     "ConfigurationError",
+    "Cron",
     "DecisionError",
     "DurableError",
     "EventBufferFull",
+    "Every",
     "Execution",
     "ExecutionHandle",
     "ExecutionNotFound",
@@ -90,6 +108,8 @@ __all__ = [
     "RecordingFailed",
     "ResultTimeout",
     "Retry",
+    "Schedule",
+    "ScheduleNotFound",
     "SchemaNotReady",
     "StepContext",
     "StepLimitExceeded",
@@ -106,17 +126,26 @@ __all__ = [
     "cancel",
     "compensation",
     "decision",
+    "delete_schedule",
+    "disable_schedule",
     "each",
+    "enable_schedule",
     "get_execution",
+    "get_schedule",
     "get_workflow",
     "install",
     "list_executions",
     "list_pending_inputs",
+    "list_schedules",
     "parallel",
+    "pause_schedule",
     "provide_input",
+    "resume_schedule",
     "retry",
+    "schedule",
     "send_event",
     "start",
     "step",
     "task_step",
+    "trigger_schedule",
 ]

@@ -19,16 +19,6 @@ class WorkflowDefinitionError(DurableError):
     """A workflow class or one of its steps is declared wrongly."""
 
 
-class UnknownWorkflow(DurableError, LookupError):
-    """No workflow is registered under that name."""
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        self.name = name
-        self.known = known
-        listing = ", ".join(sorted(known)) or "none"
-        super().__init__(f"no workflow is registered as {name!r} (registered: {listing})")
-
-
 class InvalidPayload(DurableError, ValueError):
     """An input, output, event or context value cannot be stored as JSON."""
 
@@ -59,6 +49,16 @@ class ScheduleNotFound(DurableError, LookupError):
 
 class InvalidOption(DurableError, ValueError):
     """A call was given an option value that cannot work (negative delay, naive datetime...)."""
+
+
+class UnknownWorkflow(InvalidOption, LookupError):
+    """No workflow is registered under that name (bad input, like any unknown option)."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        listing = ", ".join(sorted(known)) or "none"
+        super().__init__(f"no workflow is registered as {name!r} (registered: {listing})")
 
 
 class WorkflowFailed(DurableError):

@@ -1,15 +1,22 @@
 """What a worker checks when it starts (Celery's `worker_ready`), in its main process:
 that the database is reachable and migrated, and that it consumes the queues of the
 workflows it runs. Problems are logged once, plainly, with what to do; the worker keeps
-running (the sweeps wait for the database with a backoff).
+running (the sweeps wait for the database with a backoff). And what beat does when it
+starts (`beat_init`): store the schedules declared in code.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from durable_celery.dsl import Workflow, registered_workflows
+from durable_celery.engine import sync_declared
+from durable_celery.errors import DatabaseUnavailable, SchemaNotReady
 from durable_celery.runtime import Runtime
 from durable_celery.store.migrate import schema_status
 
@@ -69,3 +76,34 @@ def _warn_unconsumed(runtime: Runtime, consumed: set[str]) -> None:
 def _queues_of(runtime: Runtime, workflow: type[Workflow]) -> set[str]:
     queue = runtime.queue_for(workflow)
     return {queue} | {spec.queue for spec in workflow.__steps__ if spec.queue}
+
+
+def start_schedule_sync(runtime: Runtime) -> threading.Thread:
+    """When beat starts: store the schedules the code declares, disable those it no longer
+    declares. In a thread that tries again (waiting up to a minute) while the database is
+    unreachable or not migrated, so beat starts ticking meanwhile."""
+    thread = threading.Thread(
+        target=_sync_until_done, args=(runtime,), name="durable-schedule-sync", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _sync_until_done(runtime: Runtime) -> None:
+    wait = 1.0
+    while True:
+        try:
+            sync_declared(runtime)
+            return
+        except (DatabaseUnavailable, SchemaNotReady, OperationalError) as error:
+            logger.error(
+                "durable-celery could not store the declared schedules: %s (trying again in "
+                "%.0f s)",
+                error,
+                wait,
+            )
+        except Exception:
+            logger.exception("durable-celery could not store the declared schedules")
+            return
+        time.sleep(wait)
+        wait = min(wait * 2, 60.0)

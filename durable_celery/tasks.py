@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import beat_init, worker_ready
 
 from durable_celery import engine
 from durable_celery.client import ExecutionHandle, start_task
@@ -27,7 +27,7 @@ from durable_celery.runtime import (
     WAKE_TASK,
     Runtime,
 )
-from durable_celery.startup import check_worker
+from durable_celery.startup import check_worker, start_schedule_sync
 
 _NO_TIME_LIMIT = 10 * 365 * 24 * 3600  # seconds: ten years
 
@@ -106,6 +106,7 @@ def _register_tasks(app: Celery) -> None:
     }
 
     worker_ready.connect(partial(_on_worker_ready, app), weak=False)
+    beat_init.connect(partial(_on_beat_init, app), weak=False)
 
     @app.task(name=WAKE_TASK, **options)  # type: ignore[untyped-decorator]
     def wake(task: Any, execution_id: Any) -> str | None:
@@ -155,6 +156,12 @@ def _on_worker_ready(app: Celery, sender: Any, **_: Any) -> None:
     runtime: Runtime = app.durable_runtime
     if getattr(sender, "app", None) is runtime.app:  # sent for the workers of every app
         check_worker(runtime, sender)
+
+
+def _on_beat_init(app: Celery, sender: Any, **_: Any) -> None:
+    runtime: Runtime = app.durable_runtime
+    if getattr(sender, "app", None) is runtime.app:
+        start_schedule_sync(runtime)
 
 
 # Beat sends these every second or so: Celery's "received", "succeeded" and "Sending due

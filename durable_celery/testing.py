@@ -1,8 +1,8 @@
 """Test helpers, for this project's suite and for users' own tests.
 
 `WorkerProcess` runs `celery -A APP worker` as a subprocess in its own process group
-(crash tests SIGKILL the group); `wait_until` polls a condition with a deadline. The
-demo and the benchmarks use them too.
+(crash tests SIGKILL the group), `BeatProcess` runs `celery -A APP beat`; `wait_until`
+polls a condition with a deadline. The demo and the benchmarks use them too.
 """
 
 from __future__ import annotations
@@ -140,6 +140,27 @@ class WorkerProcess:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class BeatProcess(WorkerProcess):
+    """`celery -A APP beat` as a subprocess: what sends the poll and the recovery, and,
+    when it starts, stores the schedules the workflows declare. Run several to see that
+    nothing fires twice."""
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            self.app,
+            "beat",
+            "-l",
+            self.loglevel,
+            "-s",
+            str(Path(self._tmp) / "beat-schedule"),
+            "--pidfile=",
+        ]
 
 
 def wait_until(predicate: object, timeout: float, interval: float = 0.05) -> bool:

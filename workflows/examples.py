@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from durable_celery import (
+    Cron,
     Retry,
     StepContext,
     Workflow,
@@ -200,3 +203,26 @@ class OnboardCustomer(Workflow):
     def summary(ctx: StepContext) -> dict[str, Any]:
         opened = "open_account" in ctx.results
         return {"customer": ctx.input["customer"], "opened": opened}
+
+
+class NightlyReport(Workflow):
+    """Every night at 03:00 Paris time, yesterday's report. Declared here, stored when beat
+    starts, and started once per night however many beats run; `ctx.scheduled_at` is the
+    fire time, so a run that starts late still reports on the right day."""
+
+    name = "nightly_report"
+    schedule = Cron(
+        "0 3 * * *", timezone="Europe/Paris", input={"report": "orders"}, overlap="skip"
+    )
+
+    @step
+    def period(ctx: StepContext) -> dict[str, Any]:
+        fired = ctx.scheduled_at or datetime.now(UTC)
+        day = fired.astimezone(ZoneInfo("Europe/Paris")).date() - timedelta(days=1)
+        return {"report": ctx.input["report"], "day": day.isoformat()}
+
+    @step
+    def publish(ctx: StepContext) -> dict[str, Any]:
+        period = ctx.results["period"]
+        print(f"publishing the {period['report']} report of {period['day']}")
+        return {"published": f"reports/{period['report']}-{period['day']}.csv"}

@@ -182,6 +182,24 @@ class ScheduleSpec:
     def next_after(self, moment: datetime) -> datetime:
         return self.trigger.next_after(moment)
 
+    def fields(self, next_fire_at: datetime) -> dict[str, Any]:
+        """The schedule as flat values, named like the store's columns."""
+        options = self.options
+        return {
+            "key": self.key,
+            "workflow": self.workflow,
+            "trigger_kind": self.trigger.kind,
+            "expression": self.trigger.expression,
+            "timezone": self.trigger.timezone,
+            "input": options.input,
+            "queue": options.queue,
+            "overlap": options.overlap,
+            "misfire": options.misfire,
+            "misfire_grace": options.misfire_grace.total_seconds(),
+            "catch_up_limit": options.catch_up_limit,
+            "next_fire_at": next_fire_at,
+        }
+
 
 def declared_schedules(workflow: str, declared: Any) -> tuple[ScheduleSpec, ...]:
     """The `schedule` attribute of a workflow class: a Cron, an Every, or a list of them.

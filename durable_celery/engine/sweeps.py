@@ -1,4 +1,5 @@
-"""The beat-scheduled sweeps: the poller and stale-claim recovery.
+"""The beat-scheduled sweeps: the poller (with the schedules' fires) and stale-claim
+recovery.
 
 Each sweep runs short transactions that take their batches with SKIP LOCKED (see
 store.sweeps), so two beats at once split the work instead of doubling it; a wake-up
@@ -12,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from durable_celery.engine import schedules
 from durable_celery.errors import DatabaseUnavailable, SchemaNotReady
 from durable_celery.runtime import Runtime
 from durable_celery.states import WakeTarget
@@ -62,7 +64,7 @@ def _guarded(what: str, sweep: Callable[[], int]) -> int:
 
 def poll_once(runtime: Runtime) -> int:
     """End executions past their deadline, make due timers runnable and (re)send their
-    wake-ups; returns how many wake-ups it sent."""
+    wake-ups, fire due schedules; returns how many wake-ups it sent."""
     return _guarded("durable-celery poll", lambda: _poll(runtime))
 
 
@@ -84,7 +86,9 @@ def _poll(runtime: Runtime) -> int:
     if expired:
         logger.info("poller: %d executions passed their deadline", expired)
     _warn_unclaimed([dispatched for dispatched in due if dispatched.resends >= UNCLAIMED_RESENDS])
-    return len(wakeups)
+    fired = schedules.fire_due(runtime, batch)
+    runtime.publish(fired.wakeups)
+    return len(wakeups) + len(fired.wakeups)
 
 
 # Re-sends after which nobody claiming a wake-up is worth a warning: with the default grace
