@@ -75,7 +75,12 @@ def _warn_unconsumed(runtime: Runtime, consumed: set[str]) -> None:
 
 def _queues_of(runtime: Runtime, workflow: type[Workflow]) -> set[str]:
     queue = runtime.queue_for(workflow)
-    return {queue} | {spec.queue for spec in workflow.__steps__ if spec.queue}
+    steps = workflow.__steps__
+    return (
+        {queue}
+        | {spec.queue for spec in steps if spec.queue}
+        | {branch_queue for spec in steps for _, branch_queue in spec.branch_queues}
+    )
 
 
 def start_schedule_sync(runtime: Runtime) -> threading.Thread:

@@ -1,13 +1,16 @@
 """The workflow DSL: pure definitions, no storage and no Celery.
 
-`Workflow` and its step decorators, `Retry`, and `StepContext` (the `ctx` of a step).
+`Workflow` and its step decorators (`END` ends a workflow from a decision or a branch),
+`Retry`, and `StepContext` (the `ctx` of a step).
 """
 
 from durable_celery.dsl.context import NO_VALUE, ChildService, StepContext, WaitService
 from durable_celery.dsl.retry import NO_RETRY, Retry
+from durable_celery.dsl.routing import END, BranchLayout
 from durable_celery.dsl.steps import (
     StepKind,
     StepSpec,
+    branch,
     compensation,
     decision,
     each,
@@ -26,8 +29,10 @@ from durable_celery.dsl.workflow import (
 )
 
 __all__ = [
+    "END",
     "NO_RETRY",
     "NO_VALUE",
+    "BranchLayout",
     "ChildService",
     "ExecutionRef",
     "Retry",
@@ -38,6 +43,7 @@ __all__ = [
     "WaitService",
     "Workflow",
     "add_resolver",
+    "branch",
     "compensation",
     "decision",
     "each",

@@ -1,4 +1,5 @@
-"""Step declarations: `@step`, `@decision`, `@each`, `parallel(...)`, `@compensation`.
+"""Step declarations: `@step`, `@decision`, `@branch` and its cases, `@each`,
+`parallel(...)`, `@compensation`.
 
 The decorators only record options; `StepSpec.validated` checks them when the workflow
 class is defined, so a mistake fails at import time with the workflow and step named.
@@ -6,10 +7,8 @@ class is defined, so a mistake fails at import time with the workflow and step n
 
 from __future__ import annotations
 
-import ast
 import inspect
-import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -24,12 +23,15 @@ from durable_celery.time import Duration, to_timedelta
 class StepKind(StrEnum):
     STEP = "step"
     DECISION = "decision"
+    BRANCH = "branch"  # picks one of its named cases, then joins after them
     EACH = "each"  # one unit of work per item
     PARALLEL = "parallel"  # one unit of work per branch
     COMPENSATION = "compensation"  # a saga's undo step, outside the forward order
 
 
 FANOUT_KINDS = frozenset({StepKind.EACH, StepKind.PARALLEL})
+# Steps that only choose where to go: their output is not the workflow's result.
+ROUTING_KINDS = frozenset({StepKind.DECISION, StepKind.BRANCH})
 OnError = Literal["fail_fast", "continue"]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +53,10 @@ class StepSpec:
     label: str | None = None
     # Named by the class attribute it is bound to, not by its function (task_step).
     named_by_attribute: bool = False
+    # A case step: (the name of its branch, the case's name).
+    case_of: tuple[str, str] | None = None
+    # parallel(queue={branch: queue}): where each named branch's unit of work goes.
+    branch_queues: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -59,6 +65,46 @@ class StepSpec:
     @property
     def is_fanout(self) -> bool:
         return self.kind in FANOUT_KINDS
+
+    @property
+    def only_routes(self) -> bool:
+        """A decision or a branch: it chooses the next step and produces no result."""
+        return self.kind in ROUTING_KINDS
+
+    def case(
+        self,
+        name: str,
+        *,
+        retry: Retry = NO_RETRY,
+        timeout: Duration | None = None,
+        queue: str | None = None,
+        compensate: str | None = None,
+    ) -> Callable[[Callable[..., Any]], StepSpec]:
+        """Declare a step of case `name` of this branch (`@by_kind.case("digital")`); it
+        takes the options of `@step`. A case's steps run in class order, then the join."""
+
+        def wrap(function: Callable[..., Any]) -> StepSpec:
+            if isinstance(function, StepSpec):
+                # A declared step handed in (a nested @branch, a @decision) keeps its
+                # kind, so that the class check can name the mistake.
+                return replace(function, case_of=(self.name, name))
+            return StepSpec(
+                function,
+                StepKind.STEP,
+                retry,
+                timeout,
+                queue,
+                compensate,
+                case_of=(self.name, name),
+            )
+
+        return wrap
+
+    def queue_of(self, item: Any) -> str | None:
+        """The queue of one unit of work: its branch's own (parallel), else the step's."""
+        routed = dict(self.branch_queues)
+        default: str | None = self.queue
+        return routed.get(item, default) if isinstance(item, str) else default
 
     # --- the units of work of an each/parallel step ------------------------------------
 
@@ -107,6 +153,8 @@ class StepSpec:
 
         if attribute.startswith("_"):
             raise fail("step names must not start with an underscore")
+        if self.case_of is not None:
+            self._check_case(fail)
         if self.kind is StepKind.PARALLEL:
             spec = self._validated_branches(attribute, fail)
         elif self.named_by_attribute:
@@ -149,6 +197,25 @@ class StepSpec:
                 raise fail(f"the function must accept {wanted}") from None
         return replace(spec, timeout=timeout)
 
+    def _check_case(self, fail: Callable[[str], WorkflowDefinitionError]) -> None:
+        assert self.case_of is not None
+        owner, case = self.case_of
+        if not isinstance(case, str) or not case or case.startswith("_"):
+            raise fail(
+                f"case names must be non-empty strings not starting with an underscore, got "
+                f"{case!r}"
+            )
+        if self.kind is StepKind.BRANCH:
+            raise fail(
+                f"is a @branch inside case {case!r} of branch {owner!r}; nested branches are "
+                f"not supported: choose after the join, or with a @decision"
+            )
+        if self.kind is not StepKind.STEP:
+            raise fail(
+                f"is a {self.kind}; a case step is a plain function decorated with "
+                f'@{owner}.case("{case}", ...) only'
+            )
+
     def _validated_branches(
         self, attribute: str, fail: Callable[[str], WorkflowDefinitionError]
     ) -> StepSpec:
@@ -167,7 +234,22 @@ class StepSpec:
         if len(set(names)) != len(names):
             raise fail(f"parallel branch names must be distinct, got {names}")
         concurrency = len(names) if self.concurrency is None else self.concurrency
-        return replace(self, label=attribute, fn=self.branches[0], concurrency=concurrency)
+        spec = replace(self, label=attribute, fn=self.branches[0], concurrency=concurrency)
+        if not isinstance(self.queue, Mapping):
+            return spec
+        routed = []
+        for branch_name, queue in self.queue.items():
+            if branch_name not in names:
+                raise fail(
+                    f"queue names branch {branch_name!r}, which is not a branch of this step "
+                    f"(branches: {', '.join(names)})"
+                )
+            try:
+                routed.append((branch_name, check_queue(queue, f"queue of branch {branch_name!r}")))
+            except InvalidOption as exc:
+                raise fail(str(exc)) from None
+        # Branches not named keep the step's default routing (the execution's queue).
+        return replace(spec, queue=None, branch_queues=tuple(routed))
 
 
 @overload
@@ -196,9 +278,41 @@ def step(
     return wrap(fn) if fn is not None else wrap
 
 
-def decision(fn: Callable[..., Any]) -> StepSpec:
-    """Declare a decision: it returns the name of the next step, or None to go on in order."""
-    return StepSpec(fn, StepKind.DECISION)
+@overload
+def decision(fn: F, /) -> StepSpec: ...
+@overload
+def decision(*, retry: Retry = ...) -> Callable[[F], StepSpec]: ...
+def decision(
+    fn: Callable[..., Any] | None = None, *, retry: Retry = NO_RETRY
+) -> StepSpec | Callable[[Callable[..., Any]], StepSpec]:
+    """Declare a decision: it returns the name of the next step, None to go on in order,
+    or END to end the workflow. `retry` applies when it raises."""
+
+    def wrap(function: Callable[..., Any]) -> StepSpec:
+        return StepSpec(function, StepKind.DECISION, retry)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@overload
+def branch(fn: F, /) -> StepSpec: ...
+@overload
+def branch(*, retry: Retry = ...) -> Callable[[F], StepSpec]: ...
+def branch(
+    fn: Callable[..., Any] | None = None, *, retry: Retry = NO_RETRY
+) -> StepSpec | Callable[[Callable[..., Any]], StepSpec]:
+    """Declare a branch: it returns the name of one of its cases (declared right after it
+    with `@<branch>.case("name")`), None to skip them all, or END to end the workflow. The
+    chosen case's steps run, then the step after the cases (the join)."""
+
+    def wrap(function: Callable[..., Any]) -> StepSpec:
+        if isinstance(function, StepSpec):
+            # `@branch` over `@other.case(...)`: the case is kept, so that the class check
+            # refuses the nesting by name.
+            return StepSpec(function.fn, StepKind.BRANCH, retry, case_of=function.case_of)
+        return StepSpec(function, StepKind.BRANCH, retry)
+
+    return wrap(fn) if fn is not None else wrap
 
 
 def compensation(fn: Callable[..., Any]) -> StepSpec:
@@ -241,12 +355,14 @@ def parallel(
     on_error: OnError = "fail_fast",
     retry: Retry = NO_RETRY,
     timeout: Duration | None = None,
-    queue: str | None = None,
+    queue: str | Mapping[str, str] | None = None,
     concurrency: int | None = None,
     compensate: str | None = None,
 ) -> StepSpec:
     """Declare a step whose branches (functions taking ctx) run at the same time, each as
     its own unit of work. Its output maps each branch's function name to its output.
+    `queue`: one queue for every branch, or {branch function name: queue} (branches not
+    named go where the execution's wake-ups go).
 
         checks = parallel(credit_check, fraud_check, on_error="continue")
     """
@@ -262,33 +378,3 @@ def parallel(
         on_error,
         tuple(branches),
     )
-
-
-def literal_targets(fn: Callable[..., Any]) -> list[str]:
-    """String constants a decision function returns, where its source can be read."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
-        return []
-    function = next((node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)), None)
-    if function is None:
-        return []
-    found: list[str] = []
-
-    def visit(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                continue
-            if isinstance(child, ast.Return) and child.value is not None:
-                values = [child.value]
-                if isinstance(child.value, ast.IfExp):
-                    values = [child.value.body, child.value.orelse]
-                found.extend(
-                    value.value
-                    for value in values
-                    if isinstance(value, ast.Constant) and isinstance(value.value, str)
-                )
-            visit(child)
-
-    visit(function)
-    return found

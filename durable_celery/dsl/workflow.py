@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from durable_celery.checks import check_queue
+from durable_celery.dsl.routing import BranchLayout, layout_branches, literal_targets
 from durable_celery.dsl.schedules import ScheduleSpec, declared_schedules
-from durable_celery.dsl.steps import StepKind, StepSpec, literal_targets
+from durable_celery.dsl.steps import StepKind, StepSpec
 from durable_celery.errors import InvalidOption, UnknownWorkflow, WorkflowDefinitionError
 from durable_celery.states import ExecutionStatus
 from durable_celery.time import Duration, to_timedelta
@@ -77,6 +78,7 @@ class Workflow:
     __steps__: ClassVar[tuple[StepSpec, ...]] = ()
     __step_index__: ClassVar[dict[str, int]] = {}
     __compensations__: ClassVar[dict[str, StepSpec]] = {}
+    __branches__: ClassVar[dict[str, BranchLayout]] = {}
     __timeout__: ClassVar[timedelta | None] = None
     __schedules__: ClassVar[tuple[ScheduleSpec, ...]] = ()
 
@@ -126,6 +128,7 @@ class Workflow:
             raise fail("declares no steps; decorate at least one function with @step")
         _check_compensations(forward, undo, fail)
         _check_decision_targets(forward, fail)
+        cls.__branches__ = layout_branches(forward, fail)
         cls.__steps__ = tuple(forward.values())
         cls.__step_index__ = {spec.name: index for index, spec in enumerate(cls.__steps__)}
         cls.__compensations__ = undo
@@ -158,9 +161,24 @@ class Workflow:
 
     @classmethod
     def step_after(cls, name: str) -> str | None:
-        """The forward step that follows `name` in class-body order, or None after the last."""
+        """The forward step that follows `name`, or None after the last: the next in
+        class-body order, except that a case step goes on with the next step of its case,
+        then to its branch's join, and a branch that chose no case goes to its join."""
+        spec = cls.__steps__[cls.__step_index__[name]]
+        if spec.case_of is not None:
+            layout = cls.__branches__[spec.case_of[0]]
+            steps = layout.cases[spec.case_of[1]]
+            position = steps.index(name) + 1
+            return steps[position] if position < len(steps) else layout.join
+        if spec.kind is StepKind.BRANCH:
+            return cls.__branches__[name].join
         index = cls.__step_index__[name] + 1
         return cls.__steps__[index].name if index < len(cls.__steps__) else None
+
+    @classmethod
+    def branch_layout(cls, name: str) -> BranchLayout:
+        """The cases and the join of branch `name`."""
+        return cls.__branches__[name]
 
     @classmethod
     def route_name(cls) -> str:

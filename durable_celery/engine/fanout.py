@@ -36,15 +36,20 @@ def fan_out(
     values = [
         codec.encode(item, f"item {index} of step {spec.name!r}") for index, item in enumerate(work)
     ]
+    queues = [spec.queue_of(item) or claim.queue for item in work]
+    # Each unit of work goes to its own queue (parallel(queue={branch: queue})); with one
+    # queue for all, the statement takes no per-item array.
+    uniform = len(set(queues)) == 1
     wakeups = items.start_fanout(
         conn,
         claim.fence,
         workflow=claim.workflow,
         step_name=spec.name,
         fanout_seq=fanout_seq,
-        queue=spec.queue or claim.queue,
         concurrency=spec.concurrency,
         values=values,
+        queue=queues[0] if uniform else claim.queue,
+        queues=None if uniform else queues,
     )
     raise Suspend(Suspension.FANOUT, wakeups=wakeups)
 

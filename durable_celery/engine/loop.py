@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from durable_celery import signals
 from durable_celery.dsl import StepContext, StepKind, StepSpec, Workflow, get_workflow
-from durable_celery.engine import fanout, outcomes
+from durable_celery.engine import capture, fanout, outcomes
 from durable_celery.engine.children import StepChildren
 from durable_celery.engine.claims import run_claimed
 from durable_celery.engine.heartbeat import heartbeat_for
@@ -185,6 +185,10 @@ class ExecutionRun:
             next_name = outcomes.next_step(
                 self.workflow, spec, output, self.record.step_runs, self.compensations
             )
+            result_json = output_json
+            if next_name is None and spec.only_routes:
+                result = outcomes.result_after_routing(self.workflow, self.completed, self.results)
+                result_json = self.codec.encode(result, "result")
             context_json = self.codec.encode(self.context, "context")
         except Suspend as suspend:
             if suspend.reason is Suspension.FANOUT:
@@ -205,28 +209,31 @@ class ExecutionRun:
             # sys.exit() in a step fails the step; it does not end the worker process.
             return self._failed(spec, attempt, error, timing)
         run = self._step_run(spec, attempt, StepStatus.COMPLETED, timing, output=output_json)
-        return self._completed(spec, run, output, output_json, context_json, next_name)
+        return self._completed(spec, run, output, result_json, context_json, next_name)
 
     def _call(self, spec: StepSpec, resuming_fanout: bool) -> Any:
-        if spec.is_fanout:
-            if resuming_fanout:
-                return fanout.collect(self.conn, self.claim, spec)
-            return fanout.fan_out(
-                self.conn, self.claim, spec, self.ctx, self.record.step_runs, self.codec
-            )
-        seconds, limit = limit_for(spec.timeout, self.claim.deadline_at)
-        with time_limit(seconds, limit):
-            return spec.fn(self.ctx)
+        # What the step prints and logs is kept with the attempt (ctx.log_lines).
+        with capture.step_output(self.ctx.log_lines, self.codec.max_log_bytes):
+            if spec.is_fanout:
+                if resuming_fanout:
+                    return fanout.collect(self.conn, self.claim, spec)
+                return fanout.fan_out(
+                    self.conn, self.claim, spec, self.ctx, self.record.step_runs, self.codec
+                )
+            seconds, limit = limit_for(spec.timeout, self.claim.deadline_at)
+            with time_limit(seconds, limit):
+                return spec.fn(self.ctx)
 
     def _completed(
         self,
         spec: StepSpec,
         run: StepRun,
         output: Any,
-        output_json: str,
+        result_json: str,
         context_json: str,
         next_name: str | None,
     ) -> Next | ExecutionStatus:
+        """`result_json`: the execution's result, should it end after this step."""
         self.completed.append(spec.name)
         self.visits[spec.name] += 1
         logger.info(
@@ -240,7 +247,7 @@ class ExecutionRun:
         if next_name is None:
             if self.compensations is None:
                 return self.record.finish(
-                    run, ExecutionStatus.COMPLETED, context_json, result=output_json
+                    run, ExecutionStatus.COMPLETED, context_json, result=result_json
                 )
             return self.record.finish(
                 run, ExecutionStatus.COMPENSATED, context_json, error=self.failure or {}

@@ -8,12 +8,12 @@ decisions, sagas, poison steps) be tested without a database.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from durable_celery.dsl import Retry, StepKind, StepSpec, Workflow
+from durable_celery.dsl import END, Retry, StepKind, StepSpec, Workflow
 from durable_celery.errors import (
     DecisionError,
     FanoutFailed,
@@ -113,14 +113,40 @@ def next_step(
         )
     if spec.kind is StepKind.COMPENSATION:
         return compensations[0] if compensations else None
+    if spec.only_routes and isinstance(output, str) and output == END:
+        return None
     if spec.kind is StepKind.DECISION and output is not None:
         if not isinstance(output, str) or not workflow.has_step(output):
             raise DecisionError(
                 f"decision {spec.name!r} of workflow {workflow.name!r} returned {output!r}, "
-                f"which is not a step; allowed: {', '.join(workflow.step_names())} or None"
+                f"which is not a step; allowed: {', '.join(workflow.step_names())} or None "
+                f"(or END to end the workflow)"
             )
         return output
+    if spec.kind is StepKind.BRANCH and output is not None:
+        cases = workflow.branch_layout(spec.name).cases
+        if not isinstance(output, str) or output not in cases:
+            raise DecisionError(
+                f"branch {spec.name!r} of workflow {workflow.name!r} returned {output!r}, "
+                f"which is not one of its cases; allowed: {', '.join(cases)} or None "
+                f"(or END to end the workflow)"
+            )
+        return cases[output][0]
     return workflow.step_after(spec.name)
+
+
+def result_after_routing(
+    workflow: type[Workflow], completed: Sequence[str], results: Mapping[str, Any]
+) -> Any:
+    """The result of an execution that ends on a decision or a branch (END, or nothing
+    after it): those only route, so it is the output of the most recent completed step
+    that is neither (None when there is none). `completed`: the step runs completed
+    before, in order; `results`: the latest output of each step."""
+    for name in reversed(completed):
+        spec = workflow.step_spec(name)
+        if spec is None or not (spec.only_routes or spec.kind is StepKind.COMPENSATION):
+            return results.get(name)
+    return None
 
 
 def abandoned_too_often(spec: StepSpec, attempt: int) -> StepLimitExceeded | None:

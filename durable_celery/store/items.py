@@ -29,9 +29,11 @@ def start_fanout(
     queue: str,
     concurrency: int,
     values: list[str],
+    queues: list[str] | None = None,
 ) -> list[Wakeup]:
     """Write the items (JSON text, in order) and suspend the execution on them, releasing
-    its claim, in one statement; returns the wake-ups of the items dispatched now."""
+    its claim, in one statement; returns the wake-ups of the items dispatched now. Each
+    item goes to `queue`, or to its own entry of `queues` (one per item) when given."""
     rows = conn.execute(
         sql.START_FANOUT,
         {
@@ -43,12 +45,13 @@ def start_fanout(
             "queue": queue,
             "item_ids": [new_id() for _ in values],
             "item_values": values,
+            "item_queues": queues or [],
         },
     ).all()
     if len(rows) != len(values):
         raise LockLost(f"execution {fence.execution_id}: lock token no longer matches")
     return [
-        Wakeup(str(row.id), queue, WakeTarget.ITEM, f"{workflow}.{step_name}")
+        Wakeup(str(row.id), row.queue, WakeTarget.ITEM, f"{workflow}.{step_name}")
         for row in rows
         if row.status == ItemStatus.PENDING
     ]

@@ -29,17 +29,19 @@ START_FANOUT = text(
     SELECT item.id, fenced.id, :step_name, :fanout_seq, item.ordinality - 1,
            CAST(item.value AS jsonb),
            CASE WHEN item.ordinality <= :concurrency THEN 'pending' ELSE 'queued' END,
-           :queue, now(),
+           COALESCE(item.queue, :queue), now(),
            CASE WHEN item.ordinality <= :concurrency THEN now() END
     FROM fenced,
-         unnest(CAST(:item_ids AS uuid[]), CAST(:item_values AS text[]))
-             WITH ORDINALITY AS item(id, value, ordinality)
-    RETURNING id, status
+         unnest(CAST(:item_ids AS uuid[]), CAST(:item_values AS text[]),
+                CAST(:item_queues AS text[]))
+             WITH ORDINALITY AS item(id, value, queue, ordinality)
+    RETURNING id, status, queue
     """
 )
 """Fan out: write every item of an each/parallel step and suspend the execution on
 them, in one statement. The first `concurrency` items are dispatched now, the rest
-wait in 'queued' until a finishing item hands its slot on."""
+wait in 'queued' until a finishing item hands its slot on. An item's queue is its entry
+of :item_queues (one per item; an empty array: :queue for every item)."""
 
 FANOUT_RESULTS = text(
     """
