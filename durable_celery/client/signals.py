@@ -1,24 +1,28 @@
-"""Signals from outside into executions: events (buffered) and human input.
+"""Signals from outside into executions: events (buffered) and human input, and what
+executions wait for.
 
-Each call is one transaction: the signal is stored, the execution is woken if it waits
+Each signal is one transaction: the signal is stored, the execution is woken if it waits
 for it (or flagged if it is running right now), and the wake-up is published after
 commit. The poller is only the safety net.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection
 
 from durable_celery.checks import check_name, check_text
-from durable_celery.dsl.inputs import check_answer
-from durable_celery.errors import ExecutionStateError, InputNotRequested
+from durable_celery.dsl.inputs import Question, check_answer
+from durable_celery.errors import ExecutionStateError, InputNotRequested, InvalidOption
 from durable_celery.ids import parse_execution_id
 from durable_celery.runtime import Runtime, current_runtime
-from durable_celery.store import control, queries, signals
+from durable_celery.states import InputStatus
+from durable_celery.store import control, pending, signals
 from durable_celery.store.connections import reading, transaction
-from durable_celery.store.records import PendingInput
+from durable_celery.store.records import PendingEvent, PendingInput
 
 
 def send_event(
@@ -42,35 +46,93 @@ def send_event(
 def provide_input(
     execution_id: str, name: str, value: Any = None, *, runtime: Runtime | None = None
 ) -> None:
-    """Answer the input `name` that an execution asks for (`ctx.wait_for_input`)."""
+    """Answer the input `name` that an execution asks for (`ctx.wait_for_input` and its
+    shorthands). The answer must fit the input's kind (InvalidPayload otherwise, and
+    nothing is written); an approval is stored as {"approved": bool, "comment": str|None}."""
     execution_id = parse_execution_id(execution_id)
     check_name(name, "input name")
     runtime = runtime or current_runtime()
-    value_json = runtime.codec.encode_incoming(value, f"the value of input {name!r}")
+    what = f"the value of input {name!r}"
+    value_json = runtime.codec.encode_incoming(value, what)
     with transaction(runtime.database) as conn:
         _lock_live(conn, execution_id, f"provide input {name!r} to")
-        check_answer(name, signals.asked_fields(conn, execution_id, name), value)
-        wakeups = signals.answer_input(conn, execution_id, name, value_json)
+        asked = signals.asked_input(conn, execution_id, name)
+        wakeups = None
+        if asked is not None:
+            # Checked as it will be stored and read back: JSON (a tuple is a list).
+            sent = json.loads(value_json)
+            answer = check_answer(name, Question(asked.kind, asked.choices, asked.fields), sent)
+            if answer is not sent:
+                value_json = runtime.codec.encode_incoming(answer, what)
+            wakeups = signals.answer_input(conn, execution_id, name, value_json)
         if wakeups is None:
             open_names = signals.open_input_names(conn, execution_id)
             raise InputNotRequested(execution_id, name, open_names)
     runtime.publish(wakeups)
 
 
+_STATUSES = ", ".join(InputStatus)
+
+
 def list_pending_inputs(
     workflow: str | None = None,
     execution_id: str | None = None,
+    status: str | Iterable[str] | None = InputStatus.PENDING,
     *,
     runtime: Runtime | None = None,
 ) -> list[PendingInput]:
-    """Inputs that live executions are waiting for, oldest first."""
+    """Inputs asked by executions, oldest first, with their kind, choices, status and answer.
+    `status`: pending (default: the questions live executions wait on), answered,
+    timed_out or cancelled, a list of them, or None for all."""
     if execution_id is not None:
         execution_id = parse_execution_id(execution_id)
     if workflow is not None:
         check_text(workflow, "workflow")
+    statuses = _input_statuses(status)
     runtime = runtime or current_runtime()
     with reading(runtime.database) as conn:
-        return queries.open_inputs(conn, workflow=workflow, execution_id=execution_id)
+        return pending.inputs(conn, workflow=workflow, execution_id=execution_id, statuses=statuses)
+
+
+def list_pending_events(
+    workflow: str | None = None,
+    event: str | None = None,
+    execution_id: str | None = None,
+    *,
+    runtime: Runtime | None = None,
+) -> list[PendingEvent]:
+    """The events live executions wait for (wait_for_event, wait_for_any, wait_for_all):
+    one record per execution and event name still awaited, oldest wait first. An event
+    already received by a wait_for_all, or sent and not yet taken, is not listed."""
+    if execution_id is not None:
+        execution_id = parse_execution_id(execution_id)
+    if workflow is not None:
+        check_text(workflow, "workflow")
+    if event is not None:
+        check_name(event, "event name")
+    runtime = runtime or current_runtime()
+    with reading(runtime.database) as conn:
+        return pending.events(conn, workflow=workflow, event=event, execution_id=execution_id)
+
+
+def _input_statuses(status: Any) -> list[InputStatus] | None:
+    if status is None:
+        return None
+    given = [status] if isinstance(status, str) else status
+    if not isinstance(given, (list, tuple, set, frozenset)) or not given:
+        raise InvalidOption(
+            f"status must be one of {_STATUSES}, a list of them, or None for all; got {status!r}"
+        )
+    unknown = [value for value in given if not isinstance(value, str) or value not in _VALID]
+    if unknown:
+        raise InvalidOption(
+            f"unknown input status {unknown[0]!r}: use one of {_STATUSES}, a list of them, "
+            f"or None for all"
+        )
+    return sorted({InputStatus(value) for value in given})
+
+
+_VALID = frozenset(InputStatus)
 
 
 def _lock_live(conn: Connection, execution_id: str, action: str) -> None:

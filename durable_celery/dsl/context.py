@@ -16,9 +16,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from durable_celery.checks import check_name
-from durable_celery.dsl.inputs import check_fields
+from durable_celery.dsl.inputs import check_question
 from durable_celery.errors import DurableError, InvalidOption, InvalidPayload
-from durable_celery.states import WaitKind
+from durable_celery.states import InputKind, WaitKind
 from durable_celery.time import Duration, require_aware, to_timedelta
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class WaitService(Protocol):
         fields: Any,
         timeout: float | None,
         timeout_value: Any,
+        kind: InputKind = InputKind.VALUE,
+        choices: list[Any] | None = None,
     ) -> Any: ...
 
 
@@ -56,10 +58,15 @@ class ChildService(Protocol):
         input: Mapping[str, Any] | None,
         queue: str | None,
         wait: bool,
+        timeout: float | None = None,
+        step_waits: WaitService | None = None,
     ) -> Any: ...
 
 
 _MISSING = object()
+# Stands for a shorthand's own timeout_value while the engine answers, so that a timed-out
+# wait is told apart from an answer.
+_TIMED_OUT: Any = object()
 
 
 class _StepLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -158,6 +165,19 @@ class StepContext:
             ) from None
         self._context[key] = copy.deepcopy(value)
 
+    def delete(self, key: str) -> None:
+        """Remove a key from the durable context; saved with this step's checkpoint like
+        `put` (a failed attempt's deletions are discarded with its puts). A missing key
+        is no error."""
+        if self._in_item:
+            raise DurableError(
+                f"ctx.delete({key!r}) is not available in the items of {self.step!r}: items "
+                f"run in parallel, so return values instead (they become the step's output)"
+            )
+        if not isinstance(key, str):
+            raise InvalidPayload(f"context keys must be strings, got {key!r}")
+        self._context.pop(key, None)
+
     def start_child(
         self,
         workflow: type[Workflow] | str,
@@ -177,12 +197,15 @@ class StepContext:
         input: Mapping[str, Any] | None = None,
         *,
         queue: str | None = None,
+        timeout: Duration | None = None,
     ) -> Any:
         """Start a child workflow (once) and return its result. Until the child finishes,
         the execution is suspended and holds no worker; the step then runs again from its
         top and this call returns the result. A child that does not complete raises
-        ChildWorkflowFailed here."""
-        return self._child(workflow, input, queue, wait=True)
+        ChildWorkflowFailed here. With `timeout`, a child still live when it passes is
+        cancelled (with its own children) and this call raises WaitTimeout."""
+        seconds = None if timeout is None else _seconds(timeout, "run_child timeout")
+        return self._child(workflow, input, queue, wait=True, timeout=seconds)
 
     def _child(
         self,
@@ -190,10 +213,14 @@ class StepContext:
         input: Mapping[str, Any] | None,
         queue: str | None,
         wait: bool,
+        timeout: float | None = None,
     ) -> Any:
         if self._children is None:
             raise DurableError("child workflows can be started from steps only, not from items")
-        return self._children.start_child(workflow, input, queue, wait)
+        if timeout is None:
+            return self._children.start_child(workflow, input, queue, wait)
+        # The child's timer is a wait of this step: the wait service records it.
+        return self._children.start_child(workflow, input, queue, wait, timeout, self._waits)
 
     # --- waits: each suspends the execution until it is satisfied; see the README -------
 
@@ -236,14 +263,109 @@ class StepContext:
         fields: Any = None,
         timeout: Duration | None = None,
         timeout_value: Any = NO_VALUE,
+        *,
+        kind: InputKind | str | None = None,
+        choices: list[Any] | None = None,
     ) -> Any:
         """Ask a human: records a pending input (see list_pending_inputs) and returns the
-        value given to provide_input. On timeout: `timeout_value`, or WaitTimeout."""
-        (checked,) = _event_names([name], "wait_for_input")
+        answer given to provide_input, checked against `kind` (approval, single_choice,
+        multi_choice, free_text, form; None: a form when `fields` are given, else any JSON
+        value). On timeout: `timeout_value`, or WaitTimeout."""
+        return self._ask(
+            "wait_for_input", name, prompt, kind, fields, choices, timeout, timeout_value
+        )
+
+    def wait_for_approval(
+        self,
+        name: str = "approval",
+        prompt: str | None = None,
+        timeout: Duration | None = None,
+        timeout_value: Any = NO_VALUE,
+    ) -> Any:
+        """Ask a human to approve: True or False (answered with true/false, or with
+        {"approved": bool, "comment": str}; the comment is kept with the input)."""
+        answer = self._ask(
+            "wait_for_approval",
+            name,
+            prompt,
+            InputKind.APPROVAL,
+            None,
+            None,
+            timeout,
+            NO_VALUE if timeout_value is NO_VALUE else _TIMED_OUT,
+        )
+        if answer is _TIMED_OUT:
+            return timeout_value
+        return bool(answer["approved"]) if isinstance(answer, dict) else bool(answer)
+
+    def wait_for_choice(
+        self,
+        name: str,
+        choices: list[Any],
+        prompt: str | None = None,
+        multiple: bool = False,
+        timeout: Duration | None = None,
+        timeout_value: Any = NO_VALUE,
+    ) -> Any:
+        """Ask a human to pick one of `choices` (or, with multiple=True, a list of distinct
+        ones) and return it."""
+        if not isinstance(multiple, bool):
+            raise InvalidOption(f"wait_for_choice multiple must be True or False, got {multiple!r}")
+        kind = InputKind.MULTI_CHOICE if multiple else InputKind.SINGLE_CHOICE
+        return self._ask(
+            "wait_for_choice", name, prompt, kind, None, choices, timeout, timeout_value
+        )
+
+    def wait_for_text(
+        self,
+        name: str,
+        prompt: str | None = None,
+        timeout: Duration | None = None,
+        timeout_value: Any = NO_VALUE,
+    ) -> Any:
+        """Ask a human for a line of text and return it (a str)."""
+        return self._ask(
+            "wait_for_text", name, prompt, InputKind.FREE_TEXT, None, None, timeout, timeout_value
+        )
+
+    def wait_for_form(
+        self,
+        name: str,
+        fields: Mapping[str, str],
+        prompt: str | None = None,
+        timeout: Duration | None = None,
+        timeout_value: Any = NO_VALUE,
+    ) -> Any:
+        """Ask a human to fill in a form: returns a dict with exactly `fields`, each of its
+        type ({"amount": "number", "note": "str"})."""
+        return self._ask(
+            "wait_for_form", name, prompt, InputKind.FORM, fields, None, timeout, timeout_value
+        )
+
+    def _ask(
+        self,
+        call: str,
+        name: str,
+        prompt: str | None,
+        kind: Any,
+        fields: Any,
+        choices: Any,
+        timeout: Duration | None,
+        timeout_value: Any,
+    ) -> Any:
+        checked = check_name(name, f"{call} name")
         if prompt is not None and not isinstance(prompt, str):
-            raise InvalidPayload(f"wait_for_input prompt must be a string, got {prompt!r}")
-        fields = check_fields(fields)
-        return self._wait_service().input(checked, prompt, fields, _seconds(timeout), timeout_value)
+            raise InvalidPayload(f"{call} prompt must be a string, got {prompt!r}")
+        question = check_question(call, kind, fields, choices)
+        return self._wait_service().input(
+            checked,
+            prompt,
+            question.fields,
+            _seconds(timeout),
+            timeout_value,
+            question.kind,
+            question.choices,
+        )
 
     def _wait_service(self) -> WaitService:
         if self._waits is None:
@@ -254,10 +376,10 @@ class StepContext:
         return f"<StepContext {self.workflow} {self.execution_id} step={self.step!r}>"
 
 
-def _seconds(timeout: Duration | None) -> float | None:
+def _seconds(timeout: Duration | None, what: str = "timeout") -> float | None:
     if timeout is None:
         return None
-    return to_timedelta(timeout, "timeout").total_seconds()
+    return to_timedelta(timeout, what).total_seconds()
 
 
 def _event_names(names: Any, call: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Waits inside steps: sleep, events and human input, recorded by position.
+"""Waits inside steps: sleep, events and human input, recorded by position; and the timers
+of `run_child(timeout=)` (engine/children.py), recorded the same way.
 
 A step that waits is suspended (its claim released, no worker held) and, once resumed,
 runs again from its top. Each wait is a `step_waits` row keyed by the step, the step's
@@ -18,7 +19,7 @@ from sqlalchemy import Connection
 from durable_celery.dsl import NO_VALUE
 from durable_celery.engine.interrupts import ClaimLost, Suspend
 from durable_celery.errors import NonDeterministicStep, WaitTimeout
-from durable_celery.states import Suspension, WaitKind, WaitStatus
+from durable_celery.states import InputKind, Suspension, WaitKind, WaitStatus
 from durable_celery.store import waits
 from durable_celery.store.executions import Fence
 from durable_celery.store.waits import WaitPlace, WaitRow
@@ -86,6 +87,8 @@ class StepWaits:
         fields: Any,
         timeout: float | None,
         timeout_value: Any,
+        kind: InputKind = InputKind.VALUE,
+        choices: list[Any] | None = None,
     ) -> Any:
         wait = self._open(WaitKind.INPUT, [name], timeout_seconds=timeout)
         if wait.status is WaitStatus.WAITING and not wait.expired:
@@ -97,6 +100,8 @@ class StepWaits:
                 step_name=self.step,
                 prompt=prompt,
                 fields=fields,
+                kind=kind,
+                choices=choices,
             )
         if wait.status is WaitStatus.WAITING and wait.expired:
             if waits.expire_input(self.conn, wait.id):
@@ -109,6 +114,28 @@ class StepWaits:
         if wait.status is WaitStatus.TIMED_OUT:
             return self._timed_out(WaitKind.INPUT, [name], timeout, timeout_value)
         raise Suspend(Suspension.INPUT, wait.deadline_at)
+
+    def child_timer(self, call: int, seconds: float) -> WaitRow:
+        """The timer of child call number `call` of this run of the step
+        (`run_child(timeout=)`), recorded the first time so that its deadline never moves.
+        It is a sleep row at position -1 - call: apart from the waits' own positions, so
+        adding a timeout to a child call does not renumber the waits after it."""
+        wait = waits.open_wait(
+            self.conn,
+            self.fence,
+            WaitPlace(self.step, self.visit, -1 - call),
+            WaitKind.SLEEP,
+            None,
+            timeout_seconds=seconds,
+        )
+        if wait is None:
+            raise ClaimLost()
+        return wait
+
+    def close_child_timer(self, wait: WaitRow) -> None:
+        """The child ended in time: its timer is no longer open."""
+        if wait.status is WaitStatus.WAITING:
+            waits.resolve_wait(self.conn, self.fence, wait.id, WaitStatus.RESOLVED)
 
     def _open(
         self,

@@ -6,11 +6,14 @@ publish the returned wake-ups after it commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import Connection
 
 from durable_celery.errors import EventBufferFull
 from durable_celery.ids import new_id
-from durable_celery.states import ExecutionStatus
+from durable_celery.states import ExecutionStatus, InputKind
 from durable_celery.store.records import Wakeup
 from durable_celery.store.sql import signals as sql
 
@@ -50,10 +53,21 @@ def answer_input(conn: Connection, execution_id: str, name: str, value: str) -> 
     return _wake(conn, execution_id, name, answered_input=True)
 
 
-def asked_fields(conn: Connection, execution_id: str, name: str) -> dict[str, str] | None:
-    """The fields the open input `name` asks for (None: no fields, or no such input)."""
-    row = conn.execute(sql.INPUT_FIELDS, {"id": execution_id, "name": name}).first()
-    return None if row is None else row.fields
+@dataclass(frozen=True)
+class AskedInput:
+    """What an open input asks for: the kind of answer, and its choices or fields."""
+
+    kind: InputKind
+    choices: list[Any] | None
+    fields: dict[str, str] | None
+
+
+def asked_input(conn: Connection, execution_id: str, name: str) -> AskedInput | None:
+    """What the open input `name` asks for; None when the execution does not ask it."""
+    row = conn.execute(sql.ASKED_INPUT, {"id": execution_id, "name": name}).first()
+    if row is None:
+        return None
+    return AskedInput(InputKind(row.kind), row.choices, row.fields)
 
 
 def open_input_names(conn: Connection, execution_id: str) -> list[str]:

@@ -12,9 +12,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from durable_celery.errors import cancellation_record
 from durable_celery.ids import new_id
-from durable_celery.states import WaitKind, WaitStatus
+from durable_celery.states import ExecutionStatus, InputKind, WaitKind, WaitStatus
+from durable_celery.store import control
 from durable_celery.store.executions import Fence
+from durable_celery.store.records import Wakeup
 from durable_celery.store.sql import waits as sql
 
 
@@ -125,6 +128,8 @@ def request_input(
     step_name: str,
     prompt: str | None,
     fields: Any,
+    kind: InputKind,
+    choices: list[Any] | None,
 ) -> None:
     """Record what a human is asked (once per wait)."""
     conn.execute(
@@ -137,6 +142,8 @@ def request_input(
             "step_name": step_name,
             "wait_id": wait.id,
             "prompt": prompt,
+            "kind": kind,
+            "choices": None if choices is None else json.dumps(choices),
             "fields": None if fields is None else json.dumps(fields),
             "deadline_at": wait.deadline_at,
         },
@@ -146,3 +153,36 @@ def request_input(
 def expire_input(conn: Connection, wait_id: str) -> bool:
     """Close an input whose deadline passed; False when it was answered a moment ago."""
     return conn.execute(sql.INPUT_EXPIRE, {"wait_id": wait_id}).first() is not None
+
+
+@dataclass(frozen=True)
+class ChildStopped:
+    fenced: bool  # False: the claim was lost, nothing was written
+    stopped: bool  # False: the child had ended already; its outcome stands
+    wakeups: list[Wakeup]
+
+
+def stop_timed_out_child(
+    conn: Connection, fence: Fence, wait_id: str, child_id: str, reason: str
+) -> ChildStopped:
+    """A child call's timer passed: mark it timed out and cancel the child, with its own
+    children, in the caller's transaction; unless the child ended meanwhile."""
+    row = conn.execute(
+        sql.CHILD_TIMED_OUT,
+        {
+            "execution_id": fence.execution_id,
+            "token": fence.token,
+            "child_id": child_id,
+            "wait_id": wait_id,
+        },
+    ).one()
+    if not row.fenced or not row.detached:
+        return ChildStopped(bool(row.fenced), False, [])
+    wakeups = control.stop_executions(
+        conn,
+        [child_id],
+        ExecutionStatus.CANCELLED,
+        cancellation_record(reason),
+        include_running=False,
+    )
+    return ChildStopped(True, True, wakeups)

@@ -66,16 +66,17 @@ ANSWER_INPUT = text(
 )
 """Answer the open input of that name and resolve the wait that asked, together."""
 
-INPUT_FIELDS = text(
+ASKED_INPUT = text(
     """
-    SELECT fields FROM pending_inputs
+    SELECT kind, choices, fields FROM pending_inputs
     WHERE execution_id = :id AND name = :name AND status = 'pending'
     ORDER BY created_at
     LIMIT 1
     """
 )
-"""The fields the open input of that name asks for, to check an answer before ANSWER_INPUT.
-The caller holds the execution's row lock, so the input cannot change meanwhile."""
+"""What the open input of that name asks for (its kind, and its choices or fields), to check
+an answer before ANSWER_INPUT. The caller holds the execution's row lock, so the input
+cannot change meanwhile."""
 
 OPEN_INPUT_NAMES = text(
     "SELECT name FROM pending_inputs WHERE execution_id = :id AND status = 'pending' "

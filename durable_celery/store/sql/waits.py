@@ -84,14 +84,16 @@ INPUT_REQUEST = text(
     + _FENCE
     + """
     INSERT INTO pending_inputs
-        (id, execution_id, name, step_name, wait_id, prompt, fields, deadline_at)
-    SELECT :input_id, fence.id, :name, :step_name, :wait_id, :prompt, CAST(:fields AS jsonb),
-           CAST(:deadline_at AS timestamptz)
+        (id, execution_id, name, step_name, wait_id, prompt, kind, choices, fields, deadline_at)
+    SELECT :input_id, fence.id, :name, :step_name, :wait_id, :prompt, :kind,
+           CAST(:choices AS jsonb), CAST(:fields AS jsonb), CAST(:deadline_at AS timestamptz)
     FROM fence
     ON CONFLICT (wait_id) DO NOTHING
     """
 )
-"""Record what a human is asked (once per wait)."""
+"""Record what a human is asked (once per wait): the prompt, the kind of answer it takes and
+its choices or fields. Fenced by the claim; a second request for the same wait (the step
+ran again) keeps the first."""
 
 INPUT_EXPIRE = text(
     """
@@ -101,3 +103,34 @@ INPUT_EXPIRE = text(
     """
 )
 """An input's deadline passed: close it, unless it was answered a moment ago."""
+
+# --- The timer of run_child(timeout=) ----------------------------------------------------
+
+CHILD_TIMED_OUT = text(
+    """
+    WITH fence AS (
+        SELECT id FROM workflow_executions
+        WHERE id = :execution_id AND lock_token = :token
+        FOR UPDATE
+    ),
+    detached AS (
+        UPDATE workflow_executions AS c SET wake_parent = false, updated_at = now()
+        FROM fence
+        WHERE c.id = :child_id AND c.parent_id = fence.id
+          AND c.status IN ('pending', 'running', 'waiting')
+        RETURNING c.id
+    ),
+    timed_out AS (
+        UPDATE step_waits SET status = 'timed_out', resolved_at = now()
+        WHERE id = :wait_id AND status = 'waiting' AND EXISTS (SELECT 1 FROM detached)
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM fence) AS fenced, (SELECT count(*) FROM detached) AS detached,
+           (SELECT count(*) FROM timed_out) AS timed_out
+    """
+)
+"""A child call's timer passed while the child is live: in one statement, under the parent's
+claim, the timer is marked timed out and the child stops waking its parent (the parent
+moves on now; the child is cancelled next, in the same transaction). Locks the parent's
+row, then the child's, in the order every control call takes them. Touches nothing when
+the claim was lost (fenced = 0) or the child already ended (detached = 0)."""
