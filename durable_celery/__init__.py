@@ -2,11 +2,13 @@
 
 Public API, grouped:
 
-- defining: Workflow, step, decision, each, parallel, compensation, task_step, Retry,
-  StepContext (durations in durable_celery.time)
-- starting, reading and steering: start, get_execution, list_executions, cancel, retry,
-  ExecutionHandle, Execution, StepRecord, ExecutionStatus, StepStatus
-- signals: send_event, provide_input, list_pending_inputs, PendingInput
+- defining: Workflow, step, decision, branch, END, each, parallel, compensation,
+  task_step, Retry, StepContext (durations and calendar helpers in durable_celery.time)
+- starting, reading and steering: start, get_execution, list_executions,
+  count_executions, list_workflows, cancel, retry, cleanup, ExecutionHandle, Execution,
+  StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
+- signals: send_event, provide_input, list_pending_inputs, list_pending_events,
+  PendingInput, PendingEvent
 - schedules: Cron, Every (declared as a workflow's `schedule`), schedule, list_schedules,
   get_schedule, pause_schedule / resume_schedule (alias disable_schedule /
   enable_schedule), trigger_schedule, delete_schedule, Schedule
@@ -17,10 +19,15 @@ Public API, grouped:
 
 from durable_celery.client import (
     ExecutionHandle,
+    WorkflowInfo,
     cancel,
+    cleanup,
+    count_executions,
     get_execution,
     list_executions,
+    list_pending_events,
     list_pending_inputs,
+    list_workflows,
     provide_input,
     retry,
     send_event,
@@ -38,9 +45,11 @@ from durable_celery.client.schedules import (
     trigger_schedule,
 )
 from durable_celery.dsl import (
+    END,
     Retry,
     StepContext,
     Workflow,
+    branch,
     compensation,
     decision,
     each,
@@ -80,10 +89,17 @@ from durable_celery.errors import (
     WorkflowTimedOut,
 )
 from durable_celery.states import ExecutionStatus, StepStatus
-from durable_celery.store.records import Execution, PendingInput, Schedule, StepRecord
+from durable_celery.store.records import (
+    Execution,
+    PendingEvent,
+    PendingInput,
+    Schedule,
+    StepRecord,
+)
 from durable_celery.tasks import install
 
 __all__ = [
+    "END",
     "ChildWorkflowFailed",
     "ConfigurationError",
     "Cron",
@@ -104,6 +120,7 @@ __all__ = [
     "LockLost",
     "NonDeterministicStep",
     "PayloadTooLarge",
+    "PendingEvent",
     "PendingInput",
     "RecordingFailed",
     "ResultTimeout",
@@ -122,9 +139,13 @@ __all__ = [
     "WorkflowCancelled",
     "WorkflowDefinitionError",
     "WorkflowFailed",
+    "WorkflowInfo",
     "WorkflowTimedOut",
+    "branch",
     "cancel",
+    "cleanup",
     "compensation",
+    "count_executions",
     "decision",
     "delete_schedule",
     "disable_schedule",
@@ -135,8 +156,10 @@ __all__ = [
     "get_workflow",
     "install",
     "list_executions",
+    "list_pending_events",
     "list_pending_inputs",
     "list_schedules",
+    "list_workflows",
     "parallel",
     "pause_schedule",
     "provide_input",

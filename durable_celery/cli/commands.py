@@ -5,33 +5,30 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
 
-from durable_celery.cli.output import execution_in_full, plain, table, when
+from durable_celery.cli import operations, schedules, signals
+from durable_celery.cli.arguments import (
+    add_status_option,
+    parse_moment,
+    split_statuses,
+    with_json,
+)
+from durable_celery.cli.output import execution_in_full, table, when
 from durable_celery.client import (
     cancel,
     get_execution,
     list_executions,
-    list_pending_inputs,
-    provide_input,
     retry,
-    send_event,
 )
 from durable_celery.demo import run_demo
-from durable_celery.errors import ConfigurationError, InvalidPayload
+from durable_celery.errors import ConfigurationError
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus
 from durable_celery.store.migrate import head_revision, schema_status, upgrade
 
 Handler = Callable[[argparse.Namespace, Runtime], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
-
-
-def _json_argument(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidPayload(f"{what} must be JSON ({exc}); quote strings: '\"yes\"'") from None
 
 
 def _migrate(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -57,12 +54,18 @@ def _demo(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _list(args: argparse.Namespace, runtime: Runtime) -> int:
+    now = datetime.now(UTC)
     executions = list_executions(
         workflow=args.workflow,
-        status=args.status,
+        status=split_statuses(args.status),
         queue=args.queue,
         limit=args.limit,
         offset=args.offset,
+        since=None if args.since is None else parse_moment(args.since, "--since", now),
+        until=None if args.until is None else parse_moment(args.until, "--until", now),
+        parent_id=args.parent,
+        top_level_only=args.top_level,
+        id_prefix=args.id_prefix,
         runtime=runtime,
     )
     if args.json:
@@ -100,37 +103,6 @@ def _retry(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
-def _send_event(args: argparse.Namespace, runtime: Runtime) -> int:
-    send_event(args.id, args.name, _json_argument(args.payload, "the payload"), runtime=runtime)
-    print(f"{args.id}: event {args.name!r} sent")
-    return 0
-
-
-def _provide_input(args: argparse.Namespace, runtime: Runtime) -> int:
-    provide_input(args.id, args.name, _json_argument(args.value, "the value"), runtime=runtime)
-    print(f"{args.id}: input {args.name!r} provided")
-    return 0
-
-
-def _inputs(args: argparse.Namespace, runtime: Runtime) -> int:
-    pending = list_pending_inputs(
-        workflow=args.workflow, execution_id=args.execution, runtime=runtime
-    )
-    if args.json:
-        print(json.dumps([plain(vars(item)) for item in pending], indent=2))
-        return 0
-    rows = [
-        [item.execution_id, item.workflow, item.name, item.prompt or "-", when(item.deadline_at)]
-        for item in pending
-    ]
-    print(table(["EXECUTION", "WORKFLOW", "INPUT", "PROMPT", "DEADLINE"], rows))
-    return 0
-
-
-def _with_json(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
 def _migrate_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--revision", default="head", help=f"(head is {head_revision()})")
 
@@ -142,16 +114,25 @@ def _demo_arguments(command: argparse.ArgumentParser) -> None:
 
 def _list_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--workflow")
-    command.add_argument("--status", choices=[status.value for status in ExecutionStatus])
+    add_status_option(
+        command,
+        "reported status; repeat it or comma-separate: failed,cancelled "
+        f"({', '.join(ExecutionStatus)})",
+    )
     command.add_argument("--queue")
+    command.add_argument("--since", help="created since: 2h (ago), or an ISO datetime+offset")
+    command.add_argument("--until", help="created before: 30m (ago), or an ISO datetime+offset")
+    command.add_argument("--parent", metavar="ID", help="children of this execution")
+    command.add_argument("--top-level", action="store_true", help="executions without parent")
+    command.add_argument("--id-prefix", metavar="HEX", help="ids starting with these digits")
     command.add_argument("--limit", type=int, default=50)
     command.add_argument("--offset", type=int, default=0)
-    _with_json(command)
+    with_json(command)
 
 
 def _show_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("id")
-    _with_json(command)
+    with_json(command)
 
 
 def _cancel_arguments(command: argparse.ArgumentParser) -> None:
@@ -163,32 +144,56 @@ def _id_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument("id")
 
 
-def _event_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("id")
-    command.add_argument("name")
-    command.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
-
-
-def _input_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("id")
-    command.add_argument("name")
-    command.add_argument("value", help="JSON")
-
-
-def _inputs_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--workflow")
-    command.add_argument("--execution")
-    _with_json(command)
-
-
 COMMANDS: dict[str, tuple[str, Arguments, Handler]] = {
     "migrate": ("create or upgrade the tables", _migrate_arguments, _migrate),
     "demo": ("run the example workflows with a worker of its own", _demo_arguments, _demo),
+    "start": (
+        "start a workflow; prints the execution id",
+        operations.start_arguments,
+        operations.start_command,
+    ),
     "list": ("list executions, newest first", _list_arguments, _list),
     "show": ("one execution with its step attempts and logs", _show_arguments, _show),
     "cancel": ("cancel an execution and its children", _cancel_arguments, _cancel),
     "retry": ("resume a failed execution from its failed step", _id_argument, _retry),
-    "send-event": ("send an event to an execution", _event_arguments, _send_event),
-    "provide-input": ("answer an input an execution asks for", _input_arguments, _provide_input),
-    "inputs": ("inputs waiting for a human", _inputs_arguments, _inputs),
+    "send-event": (
+        "send an event to an execution",
+        signals.send_event_arguments,
+        signals.send_event_command,
+    ),
+    "provide-input": (
+        "answer an input an execution asks for",
+        signals.provide_input_arguments,
+        signals.provide_input_command,
+    ),
+    "inputs": (
+        "questions executions ask humans (--status for answered ones)",
+        signals.inputs_arguments,
+        signals.inputs_command,
+    ),
+    "events": (
+        "which executions wait for which events, since and until when",
+        signals.events_arguments,
+        signals.events_command,
+    ),
+    "status": (
+        "queue depths, live executions per workflow, the oldest due wake-up",
+        operations.status_arguments,
+        operations.status_command,
+    ),
+    "cleanup": (
+        "delete finished executions older than --older-than",
+        operations.cleanup_arguments,
+        operations.cleanup_command,
+    ),
+    "workflows": (
+        "the registered workflows: version, queue, steps, schedules",
+        operations.workflows_arguments,
+        operations.workflows_command,
+    ),
+    "schedules": (
+        "schedules: list (with next fire times), pause, resume, trigger, delete, sync",
+        schedules.schedules_arguments,
+        schedules.schedules_command,
+    ),
 }

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from durable_celery.store.records import Execution, StepRecord
@@ -23,6 +23,28 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else "-"
+
+
+def waited(delta: timedelta | None) -> str:
+    """A wait in its two largest units: 42s, 12m05s, 3h04m, 2d03h."""
+    if delta is None:
+        return "-"
+    total = max(0, int(delta.total_seconds()))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def counts(by_status: dict[str, int] | None) -> str:
+    """{"completed": 3, "running": 1} as "completed 3, running 1"."""
+    return ", ".join(f"{status} {n}" for status, n in (by_status or {}).items()) or "none"
 
 
 def short(value: Any, width: int = 60) -> str:
@@ -53,6 +75,12 @@ def execution_in_full(execution: Execution) -> str:
     ]
     if execution.parent_id:
         lines.append(f"parent     {execution.parent_id}")
+    if execution.children:
+        lines.append(f"children   {counts(execution.children)}")
+    if execution.schedule_key is not None:
+        lines.append(
+            f"schedule   {execution.schedule_key}   fire time {when(execution.scheduled_at)}"
+        )
     if execution.status == "completed":
         lines.append(f"result     {json.dumps(execution.result)}")
     if execution.error:

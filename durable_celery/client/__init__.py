@@ -2,18 +2,39 @@
 CLI). It works through `durable_celery.store` and the runtime's broker, never through
 the engine."""
 
+from durable_celery.client.cleanup import cleanup
 from durable_celery.client.control import cancel, retry
 from durable_celery.client.handle import ExecutionHandle
-from durable_celery.client.query import get_execution, list_executions
-from durable_celery.client.signals import list_pending_inputs, provide_input, send_event
+from durable_celery.client.query import (
+    Overview,
+    count_executions,
+    get_execution,
+    list_executions,
+    overview,
+)
+from durable_celery.client.signals import (
+    list_pending_events,
+    list_pending_inputs,
+    provide_input,
+    send_event,
+)
 from durable_celery.client.start import start, start_execution, start_task
+from durable_celery.client.workflows import ScheduleInfo, WorkflowInfo, list_workflows
 
 __all__ = [
     "ExecutionHandle",
+    "Overview",
+    "ScheduleInfo",
+    "WorkflowInfo",
     "cancel",
+    "cleanup",
+    "count_executions",
     "get_execution",
     "list_executions",
+    "list_pending_events",
     "list_pending_inputs",
+    "list_workflows",
+    "overview",
     "provide_input",
     "retry",
     "send_event",

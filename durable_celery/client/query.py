@@ -1,8 +1,14 @@
-"""Read-only query API: executions and their step attempts."""
+"""Read-only query API: executions, their step attempts and children, counts, and the
+load on queues and workflows. Nothing here takes a lock."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from durable_celery.checks import check_text
 from durable_celery.errors import InvalidOption
@@ -11,13 +17,20 @@ from durable_celery.runtime import Runtime, current_runtime
 from durable_celery.states import ExecutionStatus
 from durable_celery.store import queries
 from durable_celery.store.connections import reading
+from durable_celery.store.queries import ExecutionFilter, QueueLoad, WorkflowLoad
 from durable_celery.store.records import Execution
+from durable_celery.time import require_aware
+
+Statuses = str | Iterable[str]
+
+_ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
 
 
 def get_execution(
     execution_id: str | uuid.UUID, include_steps: bool = True, *, runtime: Runtime | None = None
 ) -> Execution:
-    """The stored record of one execution; ExecutionNotFound when there is none."""
+    """The stored record of one execution, with its children counted by status;
+    ExecutionNotFound when there is none."""
     execution_id = parse_execution_id(execution_id)
     runtime = runtime or current_runtime()
     with reading(runtime.database) as conn:
@@ -26,30 +39,137 @@ def get_execution(
 
 def list_executions(
     workflow: str | None = None,
-    status: str | None = None,
+    status: Statuses | None = None,
     queue: str | None = None,
     limit: int = 50,
     offset: int = 0,
     *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    parent_id: str | uuid.UUID | None = None,
+    top_level_only: bool = False,
+    id_prefix: str | None = None,
     runtime: Runtime | None = None,
 ) -> list[Execution]:
-    """Executions, newest first, filtered by workflow name, status (as reported, so
-    'compensating' too) and queue."""
-    wanted = None if status is None else _status(status)
-    for name, text in (("workflow", workflow), ("queue", queue)):
-        if text is not None:
-            check_text(text, name)
+    """Executions, newest first, filtered by workflow name, status or statuses (as
+    reported, so 'compensating' too), queue, creation time (since <= created_at < until,
+    aware datetimes), parent, top-level only, and a prefix of the id."""
+    where = _filter(workflow, status, queue, since, until, parent_id, top_level_only, id_prefix)
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidOption(f"{name} must be an int >= {low}, got {value!r}")
     runtime = runtime or current_runtime()
     with reading(runtime.database) as conn:
-        return queries.executions(
-            conn, workflow=workflow, status=wanted, queue=queue, limit=limit, offset=offset
+        return queries.executions(conn, where, limit=limit, offset=offset)
+
+
+def count_executions(
+    workflow: str | None = None,
+    status: Statuses | None = None,
+    queue: str | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    parent_id: str | uuid.UUID | None = None,
+    top_level_only: bool = False,
+    runtime: Runtime | None = None,
+) -> dict[ExecutionStatus, int]:
+    """How many executions match, by reported status; statuses with none are left out.
+    The filters are those of list_executions."""
+    where = _filter(workflow, status, queue, since, until, parent_id, top_level_only, None)
+    runtime = runtime or current_runtime()
+    with reading(runtime.database) as conn:
+        return queries.count_by_status(conn, where)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What `durable-celery status` shows: live executions per queue (due ones waiting
+    for a worker, and how long the oldest has waited) and per workflow."""
+
+    queues: tuple[QueueLoad, ...]
+    workflows: tuple[WorkflowLoad, ...]
+
+    @property
+    def oldest_due(self) -> QueueLoad | None:
+        """The queue whose oldest due execution has waited longest, if any is due."""
+        due = [load for load in self.queues if load.oldest_wait is not None]
+        return max(due, key=lambda load: load.oldest_wait or timedelta(0), default=None)
+
+
+def overview(*, runtime: Runtime | None = None) -> Overview:
+    """Live executions per queue and per workflow, read from the database (the broker's
+    own message counts are the command line's to add)."""
+    runtime = runtime or current_runtime()
+    with reading(runtime.database) as conn:
+        return Overview(tuple(queries.queue_load(conn)), tuple(queries.workflow_load(conn)))
+
+
+def parse_statuses(status: Statuses) -> frozenset[ExecutionStatus]:
+    """A status or several, as reported statuses; InvalidOption for anything else."""
+    given = [status] if isinstance(status, str) else status
+    try:
+        wanted = frozenset(_status(item) for item in given)
+    except TypeError:
+        raise InvalidOption(f"status must be a status or a list of them, got {status!r}") from None
+    if not wanted:
+        raise InvalidOption("status must name at least one status, got none")
+    return wanted
+
+
+def _filter(
+    workflow: str | None,
+    status: Statuses | None,
+    queue: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    parent_id: str | uuid.UUID | None,
+    top_level_only: bool,
+    id_prefix: str | None,
+) -> ExecutionFilter:
+    for name, text in (("workflow", workflow), ("queue", queue)):
+        if text is not None:
+            check_text(text, name)
+    if since is not None:
+        require_aware(since, "since")
+    if until is not None:
+        require_aware(until, "until")
+    if since is not None and until is not None and since > until:
+        raise InvalidOption(
+            f"since must not be after until, got since={since.isoformat()} "
+            f"until={until.isoformat()}"
         )
+    if not isinstance(top_level_only, bool):
+        raise InvalidOption(f"top_level_only must be a bool, got {top_level_only!r}")
+    if top_level_only and parent_id is not None:
+        raise InvalidOption("give parent_id or top_level_only, not both")
+    return ExecutionFilter(
+        workflow=workflow,
+        statuses=None if status is None else parse_statuses(status),
+        queue=queue,
+        since=since,
+        until=until,
+        parent_id=None if parent_id is None else parse_execution_id(parent_id),
+        top_level_only=top_level_only,
+        id_prefix=None if id_prefix is None else _id_prefix(id_prefix),
+    )
 
 
-def _status(status: str) -> ExecutionStatus:
+def _id_prefix(prefix: str) -> str:
+    if not isinstance(prefix, str) or not _ID_PREFIX.fullmatch(prefix):
+        raise InvalidOption(
+            f"id_prefix must be the start of an execution id (hex digits and dashes), "
+            f"got {prefix!r}"
+        )
+    digits = prefix.replace("-", "").lower()
+    if not digits or len(digits) > 32:
+        raise InvalidOption(
+            f"id_prefix must have from 1 to 32 hex digits, got {len(digits)} in {prefix!r}"
+        )
+    return digits
+
+
+def _status(status: Any) -> ExecutionStatus:
     try:
         return ExecutionStatus(status)
     except ValueError:

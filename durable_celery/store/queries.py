@@ -1,26 +1,38 @@
-"""Read-only queries: executions, their step attempts, pending inputs. No locks taken.
+"""Read-only queries: executions, their step attempts and children, pending inputs, and
+the load on queues and workflows. No locks taken.
 
 Filters are composed with SQLAlchemy Core, so each combination is planned with the
-indexes it can use (`status, created_at`, `workflow, created_at`).
+indexes it can use (`status, created_at`, `workflow, created_at`, `parent_id`, the
+primary key for an id prefix).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, not_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 
 from durable_celery.errors import ExecutionNotFound
 from durable_celery.states import (
     LIVE_STATUSES,
     ExecutionStatus,
-    InputStatus,
     StepStatus,
     Suspension,
 )
-from durable_celery.store.records import Execution, PendingInput, StepRecord
-from durable_celery.store.schema import pending_inputs, step_executions, workflow_executions
+from durable_celery.store.records import Execution, StepRecord
+from durable_celery.store.schema import step_executions, workflow_executions
 from durable_celery.store.sql import queries as sql
 
 _e = workflow_executions.c
@@ -47,6 +59,71 @@ _EXECUTION_COLUMNS = [
 
 def _compensating() -> ColumnElement[bool]:
     return and_(_e.status.in_(LIVE_STATUSES), _e.compensations.is_not(None))
+
+
+# The reported status computed in SQL, to group by it: see reported_status.
+# A literal, not a parameter: GROUP BY must repeat the select's expression exactly.
+_REPORTED = case(
+    (_compensating(), literal_column(f"'{ExecutionStatus.COMPENSATING.value}'")),
+    else_=_e.status,
+).label("reported")
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """Which executions a list or a count covers; every field is optional (checked by the
+    client). `statuses` are reported statuses; `id_prefix` is lowercase hex, no dashes."""
+
+    workflow: str | None = None
+    statuses: frozenset[ExecutionStatus] | None = None
+    queue: str | None = None
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    parent_id: str | None = None
+    top_level_only: bool = False
+    id_prefix: str | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if self.workflow is not None:
+            where.append(_e.workflow == self.workflow)
+        if self.statuses is not None:
+            where.append(_status_condition(self.statuses))
+        if self.queue is not None:
+            where.append(_e.queue == self.queue)
+        if self.since is not None:
+            where.append(_e.created_at >= self.since)
+        if self.until is not None:
+            where.append(_e.created_at < self.until)
+        if self.parent_id is not None:
+            where.append(_e.parent_id == self.parent_id)
+        if self.top_level_only:
+            where.append(_e.parent_id.is_(None))
+        if self.id_prefix is not None:
+            # A range of the primary key rather than a LIKE on its text: uuid order is the
+            # order of its hex digits, so the index answers it.
+            low, high = (_uuid_text(self.id_prefix.ljust(32, pad)) for pad in "0f")
+            where.append(_e.id.between(low, high))
+        return where
+
+
+def _uuid_text(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
+def _status_condition(statuses: frozenset[ExecutionStatus]) -> ColumnElement[bool]:
+    """Reported statuses: 'compensating' is a live execution running its saga, and the
+    live statuses leave those out."""
+    finished = sorted(s for s in statuses if s.finished)
+    live = sorted(s for s in statuses if s in LIVE_STATUSES)
+    either: list[ColumnElement[bool]] = []
+    if finished:
+        either.append(_e.status.in_(finished))
+    if live:
+        either.append(and_(_e.status.in_(live), _e.compensations.is_(None)))
+    if ExecutionStatus.COMPENSATING in statuses:
+        either.append(_compensating())
+    return or_(*either) if either else false()
 
 
 def reported_status(status: str, compensations: Any) -> ExecutionStatus:
@@ -80,7 +157,14 @@ def execution(conn: Connection, execution_id: str, include_steps: bool) -> Execu
     if row is None:
         raise ExecutionNotFound(execution_id)
     record = _execution(row, steps(conn, execution_id) if include_steps else None)
-    return replace(record, waiting_for=waiting_for(conn, execution_id))
+    return replace(
+        record,
+        waiting_for=waiting_for(conn, execution_id),
+        children={
+            str(status): n
+            for status, n in count_by_status(conn, ExecutionFilter(parent_id=execution_id)).items()
+        },
+    )
 
 
 def waiting_for(conn: Connection, execution_id: str) -> str | None:
@@ -99,7 +183,9 @@ def waiting_for(conn: Connection, execution_id: str) -> str | None:
     if reason is Suspension.INPUT:
         return f"input {_names(row.inputs)}{until}"
     if reason is Suspension.CHILD:
-        return f"child execution {_names(row.children)}"
+        # run_at is the run_child timeout, when the call has one (else 'infinity').
+        timeout = f" until {_when(row.run_at)}" if row.run_at is not None else ""
+        return f"child execution {_names(row.children)}{timeout}"
     if reason is Suspension.FANOUT:
         return f"{row.fanout_remaining} items of step {row.current_step!r}"
     return None
@@ -114,29 +200,58 @@ def _when(moment: Any) -> str:
 
 
 def executions(
-    conn: Connection,
-    *,
-    workflow: str | None,
-    status: ExecutionStatus | None,
-    queue: str | None,
-    limit: int,
-    offset: int,
+    conn: Connection, where: ExecutionFilter, *, limit: int, offset: int
 ) -> list[Execution]:
-    """Newest first. `status` is the reported one: 'compensating' selects live executions
-    running their saga, and the live statuses exclude those."""
-    query = select(*_EXECUTION_COLUMNS)
-    if workflow is not None:
-        query = query.where(_e.workflow == workflow)
-    if status is ExecutionStatus.COMPENSATING:
-        query = query.where(_compensating())
-    elif status is not None:
-        query = query.where(_e.status == status)
-        if status.live:
-            query = query.where(not_(_compensating()))
-    if queue is not None:
-        query = query.where(_e.queue == queue)
-    query = query.order_by(_e.created_at.desc(), _e.id).limit(limit).offset(offset)
+    """Newest first."""
+    query = (
+        select(*_EXECUTION_COLUMNS)
+        .where(*where.conditions())
+        .order_by(_e.created_at.desc(), _e.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return [_execution(row, None) for row in conn.execute(query)]
+
+
+def count_by_status(conn: Connection, where: ExecutionFilter) -> dict[ExecutionStatus, int]:
+    """How many executions match, by reported status (statuses with none are left out),
+    in the order of ExecutionStatus. One grouped query."""
+    query = select(_REPORTED, func.count()).where(*where.conditions()).group_by(_REPORTED)
+    counts = {ExecutionStatus(status): n for status, n in conn.execute(query)}
+    return {status: counts[status] for status in ExecutionStatus if status in counts}
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    """Live executions of one queue: `due` are pending or waiting with their time come and
+    no worker on them yet; `oldest_wait` is how long the oldest of those has been due."""
+
+    queue: str
+    live: int
+    due: int
+    oldest_wait: timedelta | None
+
+
+@dataclass(frozen=True)
+class WorkflowLoad:
+    workflow: str
+    pending: int
+    running: int
+    waiting: int
+
+
+def queue_load(conn: Connection) -> list[QueueLoad]:
+    return [
+        QueueLoad(row.queue, row.live, row.due, row.oldest_wait)
+        for row in conn.execute(sql.QUEUE_LOAD)
+    ]
+
+
+def workflow_load(conn: Connection) -> list[WorkflowLoad]:
+    return [
+        WorkflowLoad(row.workflow, row.pending, row.running, row.waiting)
+        for row in conn.execute(sql.WORKFLOW_LOAD)
+    ]
 
 
 def steps(conn: Connection, execution_id: str) -> tuple[StepRecord, ...]:
@@ -163,37 +278,6 @@ def steps(conn: Connection, execution_id: str) -> tuple[StepRecord, ...]:
         )
         for row in rows
     )
-
-
-def open_inputs(
-    conn: Connection, *, workflow: str | None, execution_id: str | None
-) -> list[PendingInput]:
-    """Inputs that live executions are waiting for, oldest first."""
-    inputs = pending_inputs
-    query = (
-        select(inputs, _e.workflow)
-        .join(workflow_executions, _e.id == inputs.c.execution_id)
-        .where(inputs.c.status == InputStatus.PENDING, _e.status.in_(LIVE_STATUSES))
-        .order_by(inputs.c.created_at)
-    )
-    if workflow is not None:
-        query = query.where(_e.workflow == workflow)
-    if execution_id is not None:
-        query = query.where(inputs.c.execution_id == execution_id)
-    return [
-        PendingInput(
-            id=str(row.id),
-            execution_id=str(row.execution_id),
-            workflow=row.workflow,
-            name=row.name,
-            step=row.step_name,
-            prompt=row.prompt,
-            fields=row.fields,
-            deadline_at=row.deadline_at,
-            created_at=row.created_at,
-        )
-        for row in conn.execute(query)
-    ]
 
 
 def _execution(row: Any, steps: tuple[StepRecord, ...] | None) -> Execution:

@@ -8,6 +8,7 @@ reach the session's workers (whose beat would fire them too).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import threading
 import time
@@ -15,11 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 
 import durable_celery as dc
+from durable_celery.cli import main
 from durable_celery.config import Settings
 from durable_celery.dsl.schedules import Every
 from durable_celery.engine.schedules import fire_due
@@ -251,7 +254,8 @@ def test_concurrent_sweeps_start_one_execution_per_fire_time(clean: Scheduling) 
     with transaction(clean.runtime.database) as conn:
         conn.execute(
             text(
-                "UPDATE scheduled_workflows SET next_fire_at = date_trunc('second', now()) - interval '30 seconds', "
+                "UPDATE scheduled_workflows "
+                "SET next_fire_at = date_trunc('second', now()) - interval '30 seconds', "
                 "misfire = 'catch_up', catch_up_limit = 1000, misfire_grace = 60"
             )
         )
@@ -411,3 +415,35 @@ def test_beat_start_up_stores_the_declared_schedules(clean: Scheduling) -> None:
         "code",
     )
     assert minute.next_fire_at.second == 0 and minute.next_fire_at > now() - timedelta(minutes=1)
+
+
+def test_the_command_line_lists_schedules_with_next_fire_times_and_steers_them(
+    clean: Scheduling, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def cli(*arguments: str) -> tuple[int, str]:
+        code = main(["--database-url", clean.url, "schedules", *arguments])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    dc.schedule(
+        "paris-morning", "sched.stamp", "0 9 * * *", timezone="Europe/Paris", runtime=clean.runtime
+    )
+    code, out = cli("list")
+    assert code == 0
+    header, row = out.splitlines()[:2]
+    assert header.split()[:4] == ["KEY", "WORKFLOW", "WHEN", "STATUS"]
+    assert "paris-morning" in row and "0 9 * * * (Europe/Paris)" in row
+    next_fire = dc.get_schedule("paris-morning", runtime=clean.runtime).next_fire_at
+    local = next_fire.astimezone(ZoneInfo("Europe/Paris"))
+    assert local.strftime("%Y-%m-%d 09:00:00 CE") in row  # CET or CEST
+    code, out = cli("list", "--json")
+    assert json.loads(out)[0]["next_fire_at"] == next_fire.isoformat()
+
+    assert cli("pause", "paris-morning") == (0, "paris-morning: paused\n")
+    code, out = cli("resume", "paris-morning")
+    assert code == 0 and out.startswith("paris-morning: active, next fire at ")
+    code, out = cli("trigger", "paris-morning")
+    assert code == 0 and "started execution" in out
+    assert cli("delete", "paris-morning") == (0, "paris-morning: deleted\n")
+    code, out = cli("pause", "paris-morning")
+    assert code == 2 and "error: no schedule with key 'paris-morning'" in out

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 import durable_celery as dc
+from durable_celery.cli import main
 from durable_celery.client.signals import list_pending_events
 from durable_celery.engine import run_execution
 from durable_celery.testing import WorkerProcess, wait_until
@@ -133,7 +134,7 @@ def test_answers_that_do_not_fit_the_kind_are_refused_and_change_nothing(worker,
     ]
 
 
-def test_list_pending_inputs_by_status(worker):
+def test_list_pending_inputs_by_status(worker, capsys):
     # One after the other, so that the inputs are asked in this order.
     pending = AskOne.start_durable({})
     assert wait_until(lambda: _asked(pending.id, "question"), timeout=30)
@@ -158,7 +159,27 @@ def test_list_pending_inputs_by_status(worker):
     assert (late.kind, late.value, late.answered_at) == ("free_text", None, None)
     with pytest.raises(dc.InvalidOption, match="use one of pending, answered, timed_out"):
         dc.list_pending_inputs(status="open")
+
+    # The command line: kinds and choices, and answers with --status.
+    assert cli(capsys, "inputs", "--workflow", "tests.ask_one")[0] == pending.id
+    answered_row = cli(capsys, "inputs", "--workflow", "tests.ask_one", "--status", "answered")
+    assert answered_row[0] == answered.id and "answered" in answered_row
+    assert '{"any": "json"}' in answered_row
+    header = capsys_header(capsys, "inputs", "--status", "all")
+    assert header[:5] == ["EXECUTION", "WORKFLOW", "INPUT", "KIND", "CHOICES"]
     dc.cancel(pending.id)
+
+
+def cli(capsys, *arguments: str) -> list[str]:
+    """The fields of the first table row a `durable-celery` command prints."""
+    assert main(list(arguments)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    return [field.strip() for field in lines[1].split("  ") if field]
+
+
+def capsys_header(capsys, *arguments: str) -> list[str]:
+    assert main(list(arguments)) == 0
+    return capsys.readouterr().out.splitlines()[0].split()
 
 
 # --- pending events ---------------------------------------------------------------------------
@@ -168,7 +189,7 @@ def _events(execution_id: str) -> list[tuple[str, str, str]]:
     return [(e.event, e.kind, e.step) for e in list_pending_events(execution_id=execution_id)]
 
 
-def test_list_pending_events_names_the_events_live_executions_still_wait_for(runtime):
+def test_list_pending_events_names_the_events_live_executions_still_wait_for(runtime, capsys):
     # Run in this process, step by step: nobody listens on the queue.
     first = AwaitsEvents.start_durable({}, queue="nobody-listens")
     second = AwaitsEvents.start_durable({}, queue="nobody-listens")
@@ -177,6 +198,8 @@ def test_list_pending_events_names_the_events_live_executions_still_wait_for(run
     assert run_execution(runtime, second.id) == "waiting"
 
     assert _events(first.id) == [("shipped", "any", "either"), ("lost", "any", "either")]
+    listed = cli(capsys, "events", "--execution", first.id)
+    assert listed[:5] == [first.id, "tests.awaits_events", "shipped", "any", "either"]
     shipped = list_pending_events(workflow="tests.awaits_events", event="shipped")
     assert [e.execution_id for e in shipped if e.execution_id in (first.id, second.id)] == [
         first.id,

@@ -1,4 +1,5 @@
-"""Read-only statements of the query API (the rest of it is composed in store/queries.py)."""
+"""Read-only statements of the query API (the rest of it is composed in store/queries.py).
+None of them takes a lock."""
 
 from __future__ import annotations
 
@@ -24,3 +25,34 @@ WAITING_ON = text(
 )
 """What a pending or waiting execution waits for: its timer, its open waits, its open
 inputs, its live children, its fan-out. Reads committed rows; no locks."""
+
+QUEUE_LOAD = text(
+    """
+    SELECT queue, count(*) AS live,
+           count(*) FILTER (WHERE status IN ('pending', 'waiting') AND run_at <= now()) AS due,
+           now() - min(run_at) FILTER (WHERE status IN ('pending', 'waiting')
+                                         AND run_at <= now()) AS oldest_wait
+    FROM workflow_executions
+    WHERE status IN ('pending', 'running', 'waiting')
+    GROUP BY queue
+    ORDER BY queue
+    """
+)
+"""Live executions per queue, how many are due and wait for a worker (a pending row, or a
+waiting one whose timer passed and that the poller has yet to dispatch), and how long the
+oldest of those has waited. Reads committed rows of the live statuses only; no locks."""
+
+WORKFLOW_LOAD = text(
+    """
+    SELECT workflow,
+           count(*) FILTER (WHERE status = 'pending') AS pending,
+           count(*) FILTER (WHERE status = 'running') AS running,
+           count(*) FILTER (WHERE status = 'waiting') AS waiting
+    FROM workflow_executions
+    WHERE status IN ('pending', 'running', 'waiting')
+    GROUP BY workflow
+    ORDER BY workflow
+    """
+)
+"""Live executions per workflow by stored status (a saga's compensations count under the
+status they run in). Reads committed rows; no locks."""
