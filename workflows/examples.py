@@ -12,6 +12,7 @@ from durable_celery import (
     Retry,
     StepContext,
     Workflow,
+    branch,
     compensation,
     decision,
     each,
@@ -166,20 +167,21 @@ def sanctions_check(ctx: StepContext) -> dict[str, Any]:
 
 
 class OnboardCustomer(Workflow):
-    """Run two checks at once, then open the account as a child workflow and wait for it."""
+    """Run two checks at once, then branch: open the account (a child workflow, awaited)
+    or decline; both cases join at the summary."""
 
     name = "onboard_customer"
     queue = "default"
 
     checks = parallel(credit_check, sanctions_check)
 
-    @decision
-    def route(ctx: StepContext) -> str | None:
+    @branch
+    def route(ctx: StepContext) -> str:
         found = ctx.results["checks"]
         ok = found["credit_check"]["score"] >= 600 and not found["sanctions_check"]["listed"]
-        return None if ok else "decline"
+        return "open" if ok else "decline"
 
-    @step
+    @route.case("open")
     def open_account(ctx: StepContext) -> dict[str, Any]:
         # Started once, even though this step runs again when the child has finished.
         order = ctx.run_child(
@@ -191,11 +193,7 @@ class OnboardCustomer(Workflow):
         )
         return {"account": ctx.input["customer"], "welcome_pack": order["status"]}
 
-    @decision
-    def done(ctx: StepContext) -> str:
-        return "summary"
-
-    @step
+    @route.case("decline")
     def decline(ctx: StepContext) -> dict[str, Any]:
         return {"declined": ctx.input["customer"]}
 

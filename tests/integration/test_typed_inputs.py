@@ -161,8 +161,13 @@ def test_list_pending_inputs_by_status(worker, capsys):
         dc.list_pending_inputs(status="open")
 
     # The command line: kinds and choices, and answers with --status.
-    assert cli(capsys, "inputs", "--workflow", "tests.ask_one")[0] == pending.id
-    answered_row = cli(capsys, "inputs", "--workflow", "tests.ask_one", "--status", "answered")
+    assert cli(capsys, "inputs", "--execution", pending.id)[:4] == [
+        pending.id,
+        "tests.ask_one",
+        "question",
+        "value",
+    ]
+    answered_row = cli(capsys, "inputs", "--execution", answered.id, "--status", "answered")
     assert answered_row[0] == answered.id and "answered" in answered_row
     assert '{"any": "json"}' in answered_row
     header = capsys_header(capsys, "inputs", "--status", "all")
