@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from durable_celery.cli.output import table, when
 from durable_celery.client.schedules import (
@@ -15,10 +14,13 @@ from durable_celery.client.schedules import (
     resume_schedule,
     trigger_schedule,
 )
+from durable_celery.dsl import registered_workflows
 from durable_celery.engine import sync_declared
+from durable_celery.errors import ConfigurationError
 from durable_celery.runtime import Runtime
 from durable_celery.states import ScheduleStatus, TriggerKind
 from durable_celery.store.records import Schedule
+from durable_celery.time import zone_named
 
 
 def schedules_arguments(command: argparse.ArgumentParser) -> None:
@@ -57,6 +59,13 @@ def schedules_command(args: argparse.Namespace, runtime: Runtime) -> int:
         delete_schedule(args.key, runtime=runtime)
         print(f"{args.key}: deleted")
     else:
+        runtime.import_workflows()
+        if not registered_workflows():
+            raise ConfigurationError(
+                "no workflow is registered in this process, so there is no schedule to "
+                "store: give the app (durable-celery -A APP schedules sync) or set "
+                "DURABLE_WORKFLOW_MODULES"
+            )
         declared = sync_declared(runtime)
         print(f"{len(declared)} declared schedule(s) stored")
         print(schedule_table(list_schedules(runtime=runtime)))
@@ -88,5 +97,5 @@ def trigger_text(schedule: Schedule) -> str:
 
 def fire_time(schedule: Schedule) -> str:
     """The next fire time on the schedule's own clock, e.g. 2026-11-27 03:00 CET."""
-    local: datetime = schedule.next_fire_at.astimezone(ZoneInfo(schedule.timezone))
+    local: datetime = schedule.next_fire_at.astimezone(zone_named(schedule.timezone))
     return local.strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -128,7 +128,7 @@ def trigger_schedule(key: str, *, runtime: Runtime | None = None) -> ExecutionHa
             get_workflow(current.workflow),
             current.input,
             queue=current.queue,
-            idempotency_key=f"schedule:{key}:triggered:{new_id()}",
+            idempotency_key=f"schedule:{key}:t:{new_id()}",  # within the key's 255 chars
             schedule_key=key,
             scheduled_at=locked.now,
         )

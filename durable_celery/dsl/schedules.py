@@ -139,7 +139,7 @@ class ScheduleOptions:
             queue=None if queue is None else check_queue(queue),
             overlap=_policy(OverlapPolicy, overlap, "overlap"),
             misfire=_policy(MisfirePolicy, misfire, "misfire"),
-            misfire_grace=to_timedelta(misfire_grace, "misfire_grace"),
+            misfire_grace=_grace(misfire_grace),
             catch_up_limit=limit,
         )
 
@@ -247,6 +247,14 @@ def schedule_spec(key: Any, workflow: str, when: Any, **options: Any) -> Schedul
             trigger = cron_trigger(when, "UTC" if timezone is None else timezone)
         checked = ScheduleOptions.checked(**options)
     return ScheduleSpec(check_name(key, "schedule key"), workflow, trigger, checked)
+
+
+def _grace(value: Duration) -> timedelta:
+    grace = to_timedelta(value, "misfire_grace")
+    if grace < MIN_INTERVAL:
+        # Shorter than the poller's own period, every fire would count as missed.
+        raise InvalidOption(f"misfire_grace must be at least 1 second, got {grace}")
+    return grace
 
 
 def _checked_input(input: Mapping[str, Any] | None) -> dict[str, Any]:

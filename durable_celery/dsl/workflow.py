@@ -21,6 +21,8 @@ from durable_celery.states import ExecutionStatus
 from durable_celery.time import Duration, to_timedelta
 
 DEFAULT_MAX_STEP_RUNS = 10_000
+# Class attributes that configure a workflow: no step may take their names.
+_OPTIONS = ("name", "queue", "timeout", "max_step_runs", "version", "schedule")
 
 
 class ExecutionRef(Protocol):
@@ -84,6 +86,12 @@ class Workflow:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for option in _OPTIONS:
+            if isinstance(cls.__dict__.get(option), StepSpec):
+                raise WorkflowDefinitionError(
+                    f"workflow class {cls.__qualname__}: a step cannot be named {option!r}, "
+                    f"the name of a workflow option ({', '.join(_OPTIONS)}); rename the step"
+                )
         if "name" not in cls.__dict__:
             cls.name = f"{cls.__module__}.{cls.__qualname__}"
         name = cls.name
@@ -267,6 +275,13 @@ def add_resolver(resolver: Callable[[str], type[Workflow] | None]) -> None:
 
 def _register(cls: type[Workflow]) -> None:
     existing = _registry.get(cls.name)
+    for spec in cls.__schedules__:
+        owner = _schedule_owner(spec.key, cls.name)
+        if owner is not None:
+            raise WorkflowDefinitionError(
+                f"workflow {cls.name!r}: schedule key {spec.key!r} is already declared by "
+                f"workflow {owner!r}; schedule keys are unique across workflows"
+            )
     same_class = existing is not None and (
         existing.__module__ == cls.__module__ and existing.__qualname__ == cls.__qualname__
     )
@@ -278,6 +293,13 @@ def _register(cls: type[Workflow]) -> None:
         )
     # Re-running the same class definition (module reload) replaces it.
     _registry[cls.name] = cls
+
+
+def _schedule_owner(key: str, other_than: str) -> str | None:
+    for name, workflow in _registry.items():
+        if name != other_than and any(spec.key == key for spec in workflow.__schedules__):
+            return name
+    return None
 
 
 def get_workflow(name: str) -> type[Workflow]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from durable_celery.dsl import Workflow, get_workflow, registered_workflows
 from durable_celery.dsl.schedules import ScheduleSpec, trigger_of
@@ -49,48 +49,66 @@ def fire_due(runtime: Runtime, batch_size: int) -> SweepResult:
     return result
 
 
+# How long a schedule that cannot even be planned (a time zone this host does not know,
+# say) waits before the sweep tries it again.
+BROKEN_SCHEDULE_RETRY = timedelta(minutes=1)
+
+
 def _fire_schedule(
     runtime: Runtime, conn: Connection, schedule: Schedule, now: datetime, result: SweepResult
 ) -> None:
-    trigger = trigger_of(schedule.trigger, schedule.expression, schedule.timezone)
-    plan = plan_fires(
-        trigger,
-        schedule.next_fire_at,
-        now,
-        schedule.misfire,
-        timedelta(seconds=schedule.misfire_grace),
-        schedule.catch_up_limit,
-    )
-    if plan.missed:
-        logger.warning(
-            "schedule %s: %d fire time(s) missed while no beat ran; misfire=%r starts %d",
-            schedule.key,
-            plan.missed,
-            str(schedule.misfire),
-            len(plan.fires),
-        )
-    last_id: str | None = None
+    """Fire one locked schedule. Whatever goes wrong with this schedule is recorded on it
+    (last_error) and it moves on, so one broken schedule never stops the others; only a
+    connection-level error (the database went away, a deadlock) undoes the whole batch,
+    which the next poll then fires again (the idempotency keys make that safe)."""
+    next_fire_at = now + BROKEN_SCHEDULE_RETRY
+    started: list[schedules.Fired] = []
+    fires: tuple[datetime, ...] = ()
     error: str | None = None
     try:
         # A savepoint: a fire that cannot start (unknown workflow, oversized input) is
-        # undone alone, recorded on the schedule, and the schedule moves on.
+        # undone alone.
         with conn.begin_nested():
-            for fire_time in plan.fires:
-                started = fire_once(runtime, conn, schedule, fire_time)
-                if started.execution_id is not None:
-                    last_id = started.execution_id
-                    result.started.append(started.execution_id)
-                result.wakeups += started.wakeups
-    except (DurableError, DBAPIError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        last_id = None
-        logger.error("schedule %s: could not start %s: %s", schedule.key, schedule.workflow, exc)
+            trigger = trigger_of(schedule.trigger, schedule.expression, schedule.timezone)
+            plan = plan_fires(
+                trigger,
+                schedule.next_fire_at,
+                now,
+                schedule.misfire,
+                timedelta(seconds=schedule.misfire_grace),
+                schedule.catch_up_limit,
+            )
+            next_fire_at, fires = plan.next_fire_at, plan.fires
+            if plan.missed:
+                logger.warning(
+                    "schedule %s: %d fire time(s) missed (no beat ran, or the poller was "
+                    "late); misfire=%r starts %d",
+                    schedule.key,
+                    plan.missed,
+                    str(schedule.misfire),
+                    len(plan.fires),
+                )
+            started = [fire_once(runtime, conn, schedule, fire_time) for fire_time in fires]
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        started, error = [], f"{type(exc).__name__}: {exc}"
+        logger.error(
+            "schedule %s: could not start %s: %s",
+            schedule.key,
+            schedule.workflow,
+            exc,
+            exc_info=not isinstance(exc, DurableError),
+        )
+    ran = [fired.execution_id for fired in started if fired.execution_id is not None]
+    result.started += ran
+    result.wakeups += [wakeup for fired in started for wakeup in fired.wakeups]
     schedules.record_fire(
         conn,
         schedule.key,
-        plan.next_fire_at,
-        last_fire_at=plan.fires[-1] if plan.fires and error is None else None,
-        last_execution_id=last_id,
+        next_fire_at,
+        last_fire_at=fires[-1] if ran else None,
+        last_execution_id=ran[-1] if ran else None,
         last_error=error,
     )
 
@@ -148,7 +166,9 @@ def sync_declared(runtime: Runtime) -> list[schedules.Declared]:
     runtime.import_workflows()
     rows = declared_rows(datetime.now(UTC))
     with transaction(runtime.database) as conn:
-        declared, disabled = schedules.declare(conn, rows, runtime.codec)
+        declared, disabled = schedules.declare(
+            conn, rows, list(registered_workflows()), runtime.codec
+        )
     for item in declared:
         logger.info(
             "schedule %s: %s, next fire at %s",

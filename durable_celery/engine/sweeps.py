@@ -13,6 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import DBAPIError
+
 from durable_celery.engine import schedules
 from durable_celery.errors import DatabaseUnavailable, SchemaNotReady
 from durable_celery.runtime import Runtime
@@ -38,12 +40,17 @@ class _Outage:
 
     def failed(self, what: str, error: Exception) -> None:
         logger.error("%s skipped: %s (trying again in %.0f s)", what, error, self.wait)
+        self.back_off()
+
+    def back_off(self) -> None:
         self.retry_at = time.monotonic() + self.wait
         self.wait = min(self.wait * 2, 60.0)
 
-    def recovered(self) -> None:
+    def recovered(
+        self, message: str = "the durable-celery database is back; the sweeps run again"
+    ) -> None:
         if self.retry_at:
-            logger.warning("the durable-celery database is back; the sweeps run again")
+            logger.warning(message)
         self.retry_at, self.wait = 0.0, 1.0
 
 
@@ -86,9 +93,30 @@ def _poll(runtime: Runtime) -> int:
     if expired:
         logger.info("poller: %d executions passed their deadline", expired)
     _warn_unclaimed([dispatched for dispatched in due if dispatched.resends >= UNCLAIMED_RESENDS])
-    fired = schedules.fire_due(runtime, batch)
+    return len(wakeups) + _fire_schedules(runtime, batch)
+
+
+_schedules_trouble = _Outage()
+
+
+def _fire_schedules(runtime: Runtime, batch: int) -> int:
+    """The schedules' sweep, last, and kept apart: an error it did not expect is logged
+    (with a backoff, like an outage) and never stops the sweeps above."""
+    if _schedules_trouble.skip():
+        return 0
+    try:
+        fired = schedules.fire_due(runtime, batch)
+    except (SchemaNotReady, DatabaseUnavailable, DBAPIError):
+        raise  # the poll's own handling: a reconnect, or the outage backoff
+    except Exception:
+        logger.exception(
+            "the schedules' sweep failed; it runs again in %.0f s", _schedules_trouble.wait
+        )
+        _schedules_trouble.back_off()
+        return 0
+    _schedules_trouble.recovered("the schedules' sweep runs again")
     runtime.publish(fired.wakeups)
-    return len(wakeups) + len(fired.wakeups)
+    return len(fired.wakeups)
 
 
 # Re-sends after which nobody claiming a wake-up is worth a warning: with the default grace

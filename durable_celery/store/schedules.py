@@ -149,10 +149,11 @@ class Declared:
 
 
 def declare(
-    conn: Connection, rows: list[ScheduleRow], codec: Codec
+    conn: Connection, rows: list[ScheduleRow], workflows: list[str], codec: Codec
 ) -> tuple[list[Declared], list[str]]:
-    """Make the stored schedules of origin "code" those `rows` (see DECLARE and
-    DISABLE_UNDECLARED); returns what each became and the keys disabled."""
+    """Make the stored schedules of origin "code" of `workflows` (the ones registered in
+    this process) those `rows` (see DECLARE and DISABLE_UNDECLARED); returns what each
+    became and the keys disabled."""
     declared = []
     for row in sorted(rows, key=lambda row: row.key):
         result = conn.execute(sql.DECLARE, row.params(codec)).one()
@@ -161,7 +162,10 @@ def declare(
                 result.key, result.next_fire_at, ScheduleStatus(result.status), result.inserted
             )
         )
-    disabled = conn.execute(sql.DISABLE_UNDECLARED, {"declared": [row.key for row in rows]})
+    disabled = conn.execute(
+        sql.DISABLE_UNDECLARED,
+        {"declared": [row.key for row in rows], "workflows": sorted(workflows)},
+    )
     return declared, [row.key for row in disabled]
 
 

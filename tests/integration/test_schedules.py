@@ -377,17 +377,20 @@ def test_declared_schedules_are_upserted_disabled_when_gone_and_keep_a_pause(
         )
 
     soon, later = now() + timedelta(minutes=1), now() + timedelta(hours=1)
+    WF = ["sched.stamp"]
     with transaction(rt.database) as conn:
-        stored.declare(conn, [row("a", morning, soon), row("b", evening, soon)], rt.codec)
+        stored.declare(conn, [row("a", morning, soon), row("b", evening, soon)], WF, rt.codec)
     dc.pause_schedule("a", runtime=rt)
     # Beat starts again with the same code: the pause and the next fire time survive.
     with transaction(rt.database) as conn:
-        stored.declare(conn, [row("a", morning, later), row("b", evening, later)], rt.codec)
+        stored.declare(conn, [row("a", morning, later), row("b", evening, later)], WF, rt.codec)
     assert dc.get_schedule("a", runtime=rt).status == "paused"
     assert dc.get_schedule("b", runtime=rt).next_fire_at == soon
     # A deploy without "b": disabled, not deleted, never fired; the API cannot take over "a".
     with transaction(rt.database) as conn:
-        _, disabled = stored.declare(conn, [row("a", morning, later)], rt.codec)
+        # A process that knows nothing of the workflow leaves its schedules alone.
+        assert stored.declare(conn, [], [], rt.codec) == ([], [])
+        _, disabled = stored.declare(conn, [row("a", morning, later)], WF, rt.codec)
     assert disabled == ["b"]
     assert dc.get_schedule("b", runtime=rt).status == "disabled"
     with pytest.raises(InvalidOption, match=r"declared in the code of workflow 'sched\.stamp'"):
@@ -396,7 +399,7 @@ def test_declared_schedules_are_upserted_disabled_when_gone_and_keep_a_pause(
         dc.delete_schedule("a", runtime=rt)
     # "b" comes back with the code, counting from now.
     with transaction(rt.database) as conn:
-        stored.declare(conn, [row("a", morning, later), row("b", evening, later)], rt.codec)
+        stored.declare(conn, [row("a", morning, later), row("b", evening, later)], WF, rt.codec)
     assert dc.get_schedule("b", runtime=rt).status == "active"
     assert dc.get_schedule("b", runtime=rt).next_fire_at == later
 
@@ -447,3 +450,34 @@ def test_the_command_line_lists_schedules_with_next_fire_times_and_steers_them(
     assert cli("delete", "paris-morning") == (0, "paris-morning: deleted\n")
     code, out = cli("pause", "paris-morning")
     assert code == 2 and "error: no schedule with key 'paris-morning'" in out
+
+
+def test_a_schedule_that_cannot_fire_records_why_and_never_stops_the_others(
+    clean: Scheduling,
+) -> None:
+    rt = clean.runtime
+    for key in ("healthy", "gone-workflow", "unknown-zone"):
+        dc.schedule(key, "sched.stamp", timedelta(seconds=10), runtime=rt)
+    with transaction(rt.database) as conn:
+        # What a deploy can leave behind: a workflow that no longer exists, and a zone
+        # this host's time zone database does not know.
+        for statement in (
+            "UPDATE scheduled_workflows SET workflow = 'sched.gone' WHERE key = 'gone-workflow'",
+            "UPDATE scheduled_workflows SET trigger_kind = 'cron', expression = '* * * * *', "
+            "timezone = 'Mars/Olympus_Mons' WHERE key = 'unknown-zone'",
+            "UPDATE scheduled_workflows "
+            "SET next_fire_at = date_trunc('second', now()) - interval '2 seconds'",
+        ):
+            conn.execute(text(statement))
+    fired = fire_due(rt, 10)
+    assert len(fired.started) == 1
+    found = {s.key: s for s in dc.list_schedules(runtime=rt)}
+    assert found["healthy"].last_error is None
+    assert found["healthy"].last_execution_id == fired.started[0]
+    assert "no workflow is registered as 'sched.gone'" in found["gone-workflow"].last_error
+    assert "unknown time zone 'Mars/Olympus_Mons'" in found["unknown-zone"].last_error
+    # Each moved on: the next poll does not stumble on them again at once.
+    for schedule in found.values():
+        assert schedule.next_fire_at > now()
+    assert fire_due(rt, 10).started == []
+    assert clean.fires("gone-workflow") == [] and clean.fires("unknown-zone") == []

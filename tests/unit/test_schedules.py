@@ -214,3 +214,37 @@ def test_a_months_long_outage_on_a_per_second_schedule_is_planned_quickly():
     assert fired.next_fire_at == at("2026-03-01 00:00:01")
     assert fired.fires and fired.fires[-1] > at("2026-02-28 23:59:44")
     assert fired.missed > 100_000
+
+
+def test_schedule_keys_are_unique_across_workflows():
+    class First(Workflow):
+        name = "unit.sched.first"
+        schedule = Every(minutes(5), key="unit-shared-key")
+
+        @step
+        def run(ctx):
+            return None
+
+    with pytest.raises(WorkflowDefinitionError, match=r"already declared by workflow 'unit\.sched"):
+
+        class Second(Workflow):
+            name = "unit.sched.second"
+            schedule = Every(minutes(10), key="unit-shared-key")
+
+            @step
+            def run(ctx):
+                return None
+
+    assert First.__schedules__[0].key == "unit-shared-key"
+
+
+@pytest.mark.parametrize("option", ["schedule", "version", "queue", "timeout"])
+def test_a_step_cannot_take_the_name_of_a_workflow_option(option):
+    body = {option: step(lambda ctx: None), "first": step(lambda ctx: None)}
+    with pytest.raises(WorkflowDefinitionError, match=f"a step cannot be named '{option}'"):
+        type("Clash", (Workflow,), body)
+
+
+def test_a_misfire_grace_under_a_second_would_miss_every_fire():
+    with pytest.raises(InvalidOption, match="misfire_grace must be at least 1 second"):
+        Every(60, misfire_grace=0)

@@ -113,7 +113,8 @@ DISABLE_UNDECLARED = text(
     """
     WITH gone AS MATERIALIZED (
         SELECT key FROM scheduled_workflows
-        WHERE origin = 'code' AND status <> 'disabled' AND NOT (key = ANY(:declared))
+        WHERE origin = 'code' AND status <> 'disabled' AND workflow = ANY(:workflows)
+          AND NOT (key = ANY(:declared))
         ORDER BY key
         FOR UPDATE
     )
@@ -122,8 +123,10 @@ DISABLE_UNDECLARED = text(
     RETURNING s.key
     """
 )
-"""Disable the schedules declared in code that the code no longer declares: kept for
-their history, never fired. Locks them in key order, like DECLARE."""
+"""Disable the schedules that workflows registered here declared and declare no more: kept
+for their history, never fired. A schedule of a workflow this process does not know is
+left alone (another app's beat, a command run without its app); its fires record the
+unknown workflow as their error. Locks them in key order, like DECLARE."""
 
 PUT = text(
     """
@@ -147,9 +150,10 @@ PUT = text(
         origin = 'api',
         status = CASE WHEN s.status = 'paused' THEN 'paused' ELSE 'active' END,
         next_fire_at = CASE
-            WHEN (s.trigger_kind, s.expression, s.timezone)
-                 IS DISTINCT FROM (excluded.trigger_kind, excluded.expression,
-                                   excluded.timezone)
+            WHEN s.status = 'disabled'
+                 OR (s.trigger_kind, s.expression, s.timezone)
+                    IS DISTINCT FROM (excluded.trigger_kind, excluded.expression,
+                                      excluded.timezone)
             THEN excluded.next_fire_at ELSE s.next_fire_at END,
         updated_at = now()
     WHERE s.origin = 'api' OR s.status = 'disabled'

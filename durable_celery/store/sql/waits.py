@@ -113,11 +113,15 @@ CHILD_TIMED_OUT = text(
         WHERE id = :execution_id AND lock_token = :token
         FOR UPDATE
     ),
-    detached AS (
-        UPDATE workflow_executions AS c SET wake_parent = false, updated_at = now()
-        FROM fence
+    child AS (
+        SELECT c.id FROM workflow_executions AS c, fence
         WHERE c.id = :child_id AND c.parent_id = fence.id
           AND c.status IN ('pending', 'running', 'waiting')
+        FOR UPDATE OF c SKIP LOCKED
+    ),
+    detached AS (
+        UPDATE workflow_executions AS c SET wake_parent = false, updated_at = now()
+        FROM child WHERE c.id = child.id
         RETURNING c.id
     ),
     timed_out AS (
@@ -132,5 +136,8 @@ CHILD_TIMED_OUT = text(
 """A child call's timer passed while the child is live: in one statement, under the parent's
 claim, the timer is marked timed out and the child stops waking its parent (the parent
 moves on now; the child is cancelled next, in the same transaction). Locks the parent's
-row, then the child's, in the order every control call takes them. Touches nothing when
-the claim was lost (fenced = 0) or the child already ended (detached = 0)."""
+row, then the child's with SKIP LOCKED: a child finishing right now holds its row and then
+wants its parent's (to wake it), so waiting for it could deadlock; a busy child is left
+alone (detached = 0) and the parent, suspended with its timer already due, tries again at
+its next wake-up. Touches nothing when the claim was lost (fenced = 0) or the child
+already ended."""
