@@ -1,31 +1,46 @@
-"""Durable workflows versus plain Celery chains, same machine, broker and worker pool.
+"""durable-celery against plain Celery chains and against the database's own limit.
 
-    python -m benchmarks.bench --workflows 500 --steps 10 --concurrency 2
+    python -m benchmarks.bench --workflows 500 --steps 10 --processes 2 4 --rounds 3
 
-Runs N workflows of K no-op steps through durable-celery, then N chains of K no-op
-tasks through plain Celery, each on a fresh `celery -A durable_celery worker` subprocess
-with the same pool and concurrency, and prints steps/s, workflows/s, start-to-first-step
-latency and PostgreSQL commits per step (from pg_stat_database, read after the workers
-exit so every backend has flushed its counters).
+For each number of worker processes P (one `celery worker -c P` subprocess, prefork):
+
+- the raw rate: how often P connections commit the checkpoint statement itself
+  (benchmarks/raw_checkpoint.py) — the ceiling of durable steps/s;
+- durable-celery: N workflows of K no-op steps started with one `start_many`;
+- plain Celery chains of K no-op tasks, with a result backend (each link's result
+  stored, as when the caller awaits the chain), and without one.
+
+Rounds alternate the systems so that noise hits all alike; the table shows the median
+round of each. Commits per step are read from pg_stat_database after the workers exit
+(the benchmark's own polling is not counted). Latencies: start (start call or send) to
+the first step, and step to step (start to start of consecutive steps of a workflow;
+for chains, a sample of one chain in ten). It never flushes a Redis database: its queues
+and keys are named after the run and deleted at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-PLAIN_QUEUE = "bench_plain"
-DURABLE_QUEUE = "bench_durable"
+RUN = uuid.uuid4().hex[:8]
+PLAIN_QUEUE = f"bench_plain_{RUN}"
+DURABLE_QUEUE = f"bench_durable_{RUN}"
+CHAINS = "chains (result backend)"
+CHAINS_BARE = "chains (no backend)"
+DURABLE = "durable-celery"
 
 
 @dataclass
@@ -34,44 +49,39 @@ class Outcome:
     workflows: int
     steps: int
     seconds: float
-    latencies: list[float]
+    first_step: list[float]  # seconds
+    gaps: list[float] = field(default_factory=list)  # seconds, step start to step start
     commits: int | None = None
 
     @property
     def steps_per_second(self) -> float:
         return self.workflows * self.steps / self.seconds
 
-    def row(self) -> list[str]:
-        total = self.workflows * self.steps
-        p50 = statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
-        p95 = _percentile(self.latencies, 0.95) * 1000
-        commits = f"{self.commits / total:.2f}" if self.commits is not None else "-"
-        return [
-            self.system,
-            str(self.workflows),
-            str(total),
-            f"{self.seconds:.2f}",
-            f"{total / self.seconds:,.0f}",
-            f"{self.workflows / self.seconds:,.1f}",
-            f"{p50:.1f}",
-            f"{p95:.1f}",
-            commits,
-        ]
+    @property
+    def commits_per_step(self) -> float | None:
+        return None if self.commits is None else self.commits / (self.workflows * self.steps)
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def ms(values: list[float]) -> str:
+    return f"{percentile(values, 0.5) * 1000:.1f} / {percentile(values, 0.95) * 1000:.1f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workflows", type=int, default=500)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--processes", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--pool", default="prefork")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--raw-seconds", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument(
         "--database",
         default=os.environ.get(
@@ -81,55 +91,81 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--broker", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
-
     _prepare_environment(args)
+    from benchmarks.raw_checkpoint import raw_checkpoint_rate
     from durable_celery.runtime import current_runtime
     from durable_celery.store.migrate import upgrade
 
-    runtime = current_runtime()
-    upgrade(runtime.settings)
-    redis.Redis.from_url(args.broker).flushdb()
-
+    upgrade(current_runtime().settings)
     print(
         f"{args.workflows} workflows x {args.steps} no-op steps, {args.pool} pool, "
-        f"concurrency {args.concurrency}, broker {args.broker}, {args.rounds} rounds",
+        f"{args.rounds} rounds, broker {args.broker}, database {make_url(args.database).database}",
         flush=True,
     )
-    outcomes: list[Outcome] = []
-    for round_number in range(1, args.rounds + 1):
-        # Alternate the systems so that machine noise hits both alike.
-        for run in (run_plain, run_durable):
-            outcome = run(args)
-            outcomes.append(outcome)
-            print(
-                f"  round {round_number}: {outcome.system:<15} {outcome.steps_per_second:8,.0f} "
-                f"steps/s",
-                flush=True,
-            )
-    plain = _median([o for o in outcomes if o.system == "celery chains"])
-    durable = _median([o for o in outcomes if o.system == "durable-celery"])
-    headers = [
-        "system (median round)",
-        "workflows",
-        "steps",
-        "seconds",
-        "steps/s",
-        "workflows/s",
-        "p50 start ms",
-        "p95 start ms",
-        "commits/step",
-    ]
-    from durable_celery.cli import table
+    rows = []
+    try:
+        for processes in args.processes:
+            raw = raw_checkpoint_rate(args.database, processes, args.raw_seconds)
+            print(f"{processes} processes: raw checkpoint rate {raw:,.0f} commits/s", flush=True)
+            outcomes: dict[str, list[Outcome]] = {CHAINS: [], CHAINS_BARE: [], DURABLE: []}
+            for round_number in range(1, args.rounds + 1):
+                for system, run in (
+                    (CHAINS, lambda p: run_plain(args, p, stored=True)),
+                    (DURABLE, lambda p: run_durable(args, p)),
+                    (CHAINS_BARE, lambda p: run_plain(args, p, stored=False)),
+                ):
+                    outcome = run(processes)
+                    outcomes[system].append(outcome)
+                    print(
+                        f"  round {round_number}: {system:<24} "
+                        f"{outcome.steps_per_second:8,.0f} steps/s",
+                        flush=True,
+                    )
+            rows.append(_row(processes, raw, {k: _median(v) for k, v in outcomes.items()}))
+    finally:
+        _clean_broker(args.broker)
+    from durable_celery.cli.output import table
 
+    headers = [
+        "processes",
+        "raw commits/s",
+        "durable steps/s",
+        "% of raw",
+        "chains steps/s",
+        "x chains",
+        "x bare chains",
+        "commits/step",
+        "start p50/p95 ms",
+        "step gap p50/p95 ms",
+        "chain gap p50/p95 ms",
+    ]
     print()
-    print(table(headers, [plain.row(), durable.row()]))
-    ratio = durable.steps_per_second / plain.steps_per_second
-    print(f"\ndurable-celery runs {ratio:.2f}x the steps/s of plain Celery chains")
-    print("(start ms: from start call / send to the first step, under the full load)")
+    print(table(headers, rows))
+    print(
+        "\nraw: the checkpoint statement alone, in a loop, on as many connections as worker "
+        "processes.\nchains: plain Celery chains with a result backend (x bare chains: "
+        "without one). Medians of the rounds; latencies are p50 / p95."
+    )
     return 0
+
+
+def _row(processes: int, raw: float, median: dict[str, Outcome]) -> list[str]:
+    durable, chains, bare = median[DURABLE], median[CHAINS], median[CHAINS_BARE]
+    per_step = durable.commits_per_step
+    return [
+        str(processes),
+        f"{raw:,.0f}",
+        f"{durable.steps_per_second:,.0f}",
+        f"{durable.steps_per_second / raw:.0%}",
+        f"{chains.steps_per_second:,.0f}",
+        f"{durable.steps_per_second / chains.steps_per_second:.2f}",
+        f"{durable.steps_per_second / bare.steps_per_second:.2f}",
+        "-" if per_step is None else f"{per_step:.2f}",
+        ms(durable.first_step),
+        ms(durable.gaps),
+        ms(chains.gaps),
+    ]
 
 
 def _median(outcomes: list[Outcome]) -> Outcome:
@@ -137,8 +173,9 @@ def _median(outcomes: list[Outcome]) -> Outcome:
     return ordered[len(ordered) // 2]
 
 
-def _prepare_environment(args: argparse.Namespace) -> None:
-    url = make_url(args.database)
+def ensure_database(database_url: str) -> None:
+    """Create the benchmark's database if it does not exist (never drops anything)."""
+    url = make_url(database_url)
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(False)
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute(
@@ -146,61 +183,93 @@ def _prepare_environment(args: argparse.Namespace) -> None:
         ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{url.database}"')
+
+
+def _prepare_environment(args: argparse.Namespace) -> None:
+    ensure_database(args.database)
     os.environ.update(
         {
             "DURABLE_DATABASE_URL": args.database,
             "CELERY_BROKER_URL": args.broker,
             "DURABLE_WORKFLOW_MODULES": "benchmarks.workloads",
             "BENCH_STEPS": str(args.steps),
+            "BENCH_RUN": RUN,
         }
     )
+    os.environ.pop("CELERY_RESULT_BACKEND", None)
     sys.path.insert(0, str(ROOT))
 
 
-def _worker(args: argparse.Namespace, queue: str):  # type: ignore[no-untyped-def]
+def _clean_broker(broker: str) -> None:
+    """Delete this run's queues and keys, and nothing else."""
+    client = redis.Redis.from_url(broker)
+    mine = [key for key in client.scan_iter(f"*{RUN}*")]
+    if mine:
+        client.delete(*mine)
+
+
+def _worker(args: argparse.Namespace, queue: str, processes: int, env: dict[str, str]) -> Any:
     from durable_celery.testing import WorkerProcess
 
     return WorkerProcess(
-        queues=[queue], concurrency=args.concurrency, pool=args.pool, cwd=ROOT, name=queue
+        queues=[queue], concurrency=processes, pool=args.pool, cwd=ROOT, name=queue, env=env
     )
 
 
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     from durable_celery.testing import wait_until
 
     if not wait_until(predicate, timeout, interval=0.02):
         raise SystemExit(f"timed out waiting for {what}")
 
 
-def run_plain(args: argparse.Namespace) -> Outcome:
-    from celery import chain
+def run_plain(args: argparse.Namespace, processes: int, *, stored: bool) -> Outcome:
+    from benchmarks import workloads
 
-    from benchmarks.workloads import DONE_KEY, LATENCY_KEY, plain_step
-
+    env = dict(os.environ)
+    if stored:
+        env["CELERY_RESULT_BACKEND"] = args.broker
     client = redis.Redis.from_url(args.broker)
     last = args.steps - 1
+    task = workloads.plain_step_stored if stored else workloads.plain_step
+    app = task.app
+    app.conf.result_backend = args.broker if stored else None
 
     def send(count: int) -> None:
-        for _ in range(count):
-            links = [plain_step.s(time.time(), 0, last).set(queue=PLAIN_QUEUE)]
-            links += [plain_step.s(i, last).set(queue=PLAIN_QUEUE) for i in range(1, args.steps)]
+        from celery import chain
+
+        for number in range(count):
+            links = [task.s([time.time(), 0.0], 0, last, number).set(queue=PLAIN_QUEUE)]
+            links += [
+                task.s(i, last, number).set(queue=PLAIN_QUEUE) for i in range(1, args.steps)
+            ]
             chain(*links).apply_async()
 
-    with _worker(args, PLAIN_QUEUE):
+    keys = (workloads.DONE_KEY, workloads.LATENCY_KEY, workloads.GAP_KEY)
+    with _worker(args, PLAIN_QUEUE, processes, env):
         send(2)  # warm-up: the pool is up and connected
-        _wait(lambda: int(client.get(DONE_KEY) or 0) >= 2, 60, "plain warm-up")
-        client.delete(DONE_KEY, LATENCY_KEY)
+        _wait(lambda: int(client.get(workloads.DONE_KEY) or 0) >= 2, 60, "plain warm-up")
+        client.delete(*keys)
         started = time.perf_counter()
         send(args.workflows)
         _wait(
-            lambda: int(client.get(DONE_KEY) or 0) >= args.workflows, args.timeout, "plain chains"
+            lambda: int(client.get(workloads.DONE_KEY) or 0) >= args.workflows,
+            args.timeout,
+            "plain chains",
         )
         elapsed = time.perf_counter() - started
-    latencies = [float(v) for v in client.lrange(LATENCY_KEY, 0, -1)]
-    return Outcome("celery chains", args.workflows, args.steps, elapsed, latencies)
+    first = [float(v) for v in client.lrange(workloads.LATENCY_KEY, 0, -1)]
+    gaps = [float(v) for v in client.lrange(workloads.GAP_KEY, 0, -1)]
+    client.delete(*keys)
+    if stored:
+        for key in client.scan_iter("celery-task-meta-*", count=1000):
+            client.delete(key)
+    return Outcome(
+        CHAINS if stored else CHAINS_BARE, args.workflows, args.steps, elapsed, first, gaps
+    )
 
 
-def run_durable(args: argparse.Namespace) -> Outcome:
+def run_durable(args: argparse.Namespace, processes: int) -> Outcome:
     from sqlalchemy import text
 
     from benchmarks.workloads import NoopWorkflow
@@ -209,58 +278,63 @@ def run_durable(args: argparse.Namespace) -> Outcome:
 
     runtime = current_runtime()
     engine = runtime.database
+    polls = 0
 
     def completed() -> int:
+        nonlocal polls
+        polls += 1
         with engine.connect() as conn:
-            return conn.execute(
-                text(
-                    "SELECT count(*) FROM workflow_executions WHERE workflow = :w "
-                    "AND status = 'completed' AND created_at >= :since"
-                ),
-                {"w": NoopWorkflow.name, "since": since},
-            ).scalar_one()
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM workflow_executions WHERE workflow = :w "
+                        "AND status = 'completed' AND created_at >= :since"
+                    ),
+                    {"w": NoopWorkflow.name, "since": since},
+                ).scalar_one()
+            )
 
-    with _worker(args, DURABLE_QUEUE):
+    with _worker(args, DURABLE_QUEUE, processes, dict(os.environ)):
         since = _db_now(engine)
-        for _ in range(2):
-            NoopWorkflow.start_durable({}, queue=DURABLE_QUEUE)
+        NoopWorkflow.start_many([{}, {}], queue=DURABLE_QUEUE)
         _wait(lambda: completed() >= 2, 60, "durable warm-up")
         dispose_engines()
         commits_before = _commits(args.database)
         since = _db_now(engine)
+        polls = 0
         started = time.perf_counter()
-        for _ in range(args.workflows):
-            NoopWorkflow.start_durable({}, queue=DURABLE_QUEUE)
+        NoopWorkflow.start_many([{}] * args.workflows, queue=DURABLE_QUEUE)
         _wait(lambda: completed() >= args.workflows, args.timeout, "durable workflows")
         elapsed = time.perf_counter() - started
     # The workers have exited and our pool is closed, so every backend flushed its stats.
     dispose_engines()
     time.sleep(0.5)
-    commits = _commits(args.database) - commits_before
+    # Each poll of ours and the reading of `since` is a transaction too: not the engine's.
+    commits = _commits(args.database) - commits_before - polls - 1
+    first, gaps = _durable_latencies(engine, NoopWorkflow.name, since)
+    return Outcome(DURABLE, args.workflows, args.steps, elapsed, first, gaps, commits)
+
+
+def _durable_latencies(engine: Any, workflow: str, since: Any) -> tuple[list[float], list[float]]:
+    from sqlalchemy import text
+
     with engine.connect() as conn:
-        latencies = [
-            row[0]
-            for row in conn.execute(
-                text(
-                    "SELECT extract(epoch FROM s.started_at - e.created_at) "
-                    "FROM workflow_executions e "
-                    "JOIN step_executions s ON s.execution_id = e.id AND s.sequence = 1 "
-                    "WHERE e.workflow = :w AND e.created_at >= :since"
-                ),
-                {"w": NoopWorkflow.name, "since": since},
-            )
-        ]
-    return Outcome(
-        "durable-celery",
-        args.workflows,
-        args.steps,
-        elapsed,
-        [float(v) for v in latencies],
-        commits,
-    )
+        rows = conn.execute(
+            text(
+                "SELECT s.sequence, extract(epoch FROM s.started_at - e.created_at),"
+                " extract(epoch FROM s.started_at - lag(s.started_at) OVER ("
+                "   PARTITION BY s.execution_id ORDER BY s.sequence))"
+                " FROM workflow_executions e JOIN step_executions s ON s.execution_id = e.id"
+                " WHERE e.workflow = :w AND e.created_at >= :since"
+            ),
+            {"w": workflow, "since": since},
+        ).all()
+    first = [float(row[1]) for row in rows if row[0] == 1]
+    gaps = [float(row[2]) for row in rows if row[2] is not None]
+    return first, gaps
 
 
-def _db_now(engine):  # type: ignore[no-untyped-def]
+def _db_now(engine: Any) -> Any:
     from sqlalchemy import text
 
     with engine.connect() as conn:

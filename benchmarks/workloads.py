@@ -6,6 +6,7 @@ steps comes from the environment (BENCH_STEPS) rather than from arguments.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any
@@ -16,9 +17,20 @@ from durable_celery import Retry, StepContext, Workflow, each, step
 from durable_celery.celery import app
 
 STEPS = int(os.environ.get("BENCH_STEPS", "10"))
-DONE_KEY = "bench:plain:done"
-LATENCY_KEY = "bench:plain:first_step_latency"
-_redis = redis.Redis.from_url(app.conf.broker_url)
+# Keys of one benchmark run (BENCH_RUN): the benchmark deletes its own keys and never
+# flushes a database.
+RUN = os.environ.get("BENCH_RUN", "0")
+DONE_KEY = f"bench:{RUN}:plain:done"
+LATENCY_KEY = f"bench:{RUN}:plain:first_step_latency"
+GAP_KEY = f"bench:{RUN}:plain:step_gap"
+# Every how many chains one records its step-to-step gaps (a Redis write per step would
+# slow the chains down).
+GAP_SAMPLE = 10
+
+
+@functools.cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(app.conf.broker_url)
 
 
 def make_noop_workflow(steps: int) -> type[Workflow]:
@@ -36,14 +48,32 @@ def make_noop_workflow(steps: int) -> type[Workflow]:
 NoopWorkflow = make_noop_workflow(STEPS)
 
 
-@app.task(name="bench.plain_step", ignore_result=True, shared=False)  # type: ignore[untyped-decorator]
-def plain_step(sent_at: float, index: int, last: int) -> float:
-    """One link of a plain Celery chain; the chain carries `sent_at` along."""
+def _plain(previous: list[float], index: int, last: int, chain_number: int) -> list[float]:
+    """One link of a plain Celery chain; the chain carries [sent_at, previous start]."""
+    now = time.time()
+    sent_at, started = previous
+    client = _redis()
     if index == 0:
-        _redis.rpush(LATENCY_KEY, time.time() - sent_at)
+        client.rpush(LATENCY_KEY, now - sent_at)
+    elif chain_number % GAP_SAMPLE == 0:
+        client.rpush(GAP_KEY, now - started)
     if index == last:
-        _redis.incr(DONE_KEY)
-    return sent_at
+        client.incr(DONE_KEY)
+    return [sent_at, now]
+
+
+@app.task(name="bench.plain_step", ignore_result=True, shared=False)  # type: ignore[untyped-decorator]
+def plain_step(previous: list[float], index: int, last: int, chain_number: int) -> list[float]:
+    return _plain(previous, index, last, chain_number)
+
+
+@app.task(name="bench.plain_step_stored", ignore_result=False, shared=False)  # type: ignore[untyped-decorator]
+def plain_step_stored(
+    previous: list[float], index: int, last: int, chain_number: int
+) -> list[float]:
+    """The same link, with its result stored in the result backend, as when the caller
+    awaits the chain's result."""
+    return _plain(previous, index, last, chain_number)
 
 
 class WaitsForGo(Workflow):

@@ -4,7 +4,7 @@ Public API, grouped:
 
 - defining: Workflow, step, decision, branch, END, each, parallel, compensation,
   task_step, Retry, StepContext (durations and calendar helpers in durable_celery.time)
-- starting, reading and steering: start, get_execution, list_executions,
+- starting, reading and steering: start, start_many, get_execution, list_executions,
   count_executions, list_workflows, cancel, retry, cleanup, ExecutionHandle, Execution,
   StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
 - signals: send_event, provide_input, list_pending_inputs, list_pending_events,
@@ -32,6 +32,7 @@ from durable_celery.client import (
     retry,
     send_event,
     start,
+    start_many,
 )
 from durable_celery.client.schedules import (
     delete_schedule,
@@ -168,6 +169,7 @@ __all__ = [
     "schedule",
     "send_event",
     "start",
+    "start_many",
     "step",
     "task_step",
     "trigger_schedule",

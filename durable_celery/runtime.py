@@ -24,7 +24,7 @@ from durable_celery.errors import ConfigurationError
 from durable_celery.states import WakeTarget
 from durable_celery.store import starts
 from durable_celery.store.codec import Codec
-from durable_celery.store.connections import autocommit, engine_for
+from durable_celery.store.connections import autocommit, engine_for, transaction
 from durable_celery.store.records import Wakeup
 from durable_celery.store.starts import NewExecution, StartsAs
 
@@ -43,6 +43,7 @@ class Runtime:
     def __init__(self, app: Celery, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        self._worker_id: tuple[int, str] | None = None
         self._workflows_imported = False
 
     def activate(self) -> Runtime:
@@ -72,7 +73,12 @@ class Runtime:
 
     @property
     def worker_id(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}"
+        """host:pid, written on every step row: computed once per process (a fork gets its
+        own)."""
+        pid = os.getpid()
+        if self._worker_id is None or self._worker_id[0] != pid:
+            self._worker_id = (pid, f"{socket.gethostname()}:{pid}")
+        return self._worker_id[1]
 
     def import_workflows(self) -> None:
         if self._workflows_imported:
@@ -116,26 +122,49 @@ class Runtime:
         self.publish(started.wakeup(new))
         return started.id
 
+    def start_many(self, news: list[NewExecution]) -> list[str]:
+        """`start` for many executions of one workflow: one statement per thousand, in
+        one transaction, then their wake-ups in one batch."""
+        with transaction(self.database) as conn:
+            started = starts.start_many(conn, news, self.codec)
+        self.publish(
+            [wakeup for new, one in zip(news, started, strict=True) for wakeup in one.wakeup(new)]
+        )
+        return [one.id for one in started]
+
     def publish(self, wakeups: Iterable[Wakeup]) -> None:
-        """Publish one wake-up message per execution or item. A failure is logged, never
-        raised: the row is committed, and the poller re-sends wake-ups never claimed."""
-        for wakeup in wakeups:
-            try:
-                self.app.send_task(
-                    TASK_OF[wakeup.target],
-                    args=[wakeup.id],
-                    queue=wakeup.queue,
-                    serializer="json",
-                    ignore_result=True,
-                    shadow=f"durable:{wakeup.label}" if wakeup.label else None,
-                )
-            except Exception:
-                logger.warning(
-                    "could not publish the wake-up of %s %s; the poller will re-send it",
-                    wakeup.target,
-                    wakeup.id,
-                    exc_info=True,
-                )
+        """Publish one wake-up message per execution or item, on one producer. A failure is
+        logged, never raised: the rows are committed, and the poller re-sends wake-ups
+        never claimed. After a failure the rest are left to the poller too, so a broker
+        that is down costs one publish timeout, not one per wake-up."""
+        pending = list(wakeups)
+        if not pending:
+            return
+        sent = 0
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for wakeup in pending:
+                    self.app.send_task(
+                        TASK_OF[wakeup.target],
+                        args=[wakeup.id],
+                        queue=wakeup.queue,
+                        serializer="json",
+                        ignore_result=True,
+                        shadow=f"durable:{wakeup.label}" if wakeup.label else None,
+                        producer=producer,
+                    )
+                    sent += 1
+        except Exception:
+            unsent = pending[sent:]
+            logger.warning(
+                "could not publish the wake-ups of %d executions or items (%s %s%s); the "
+                "poller will re-send them",
+                len(unsent),
+                unsent[0].target,
+                unsent[0].id,
+                ", ..." if len(unsent) > 1 else "",
+                exc_info=True,
+            )
 
 
 def bundled_app() -> Celery:

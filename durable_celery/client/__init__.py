@@ -18,7 +18,7 @@ from durable_celery.client.signals import (
     provide_input,
     send_event,
 )
-from durable_celery.client.start import start, start_execution, start_task
+from durable_celery.client.start import start, start_execution, start_many, start_task
 from durable_celery.client.workflows import ScheduleInfo, WorkflowInfo, list_workflows
 
 __all__ = [
@@ -40,5 +40,6 @@ __all__ = [
     "send_event",
     "start",
     "start_execution",
+    "start_many",
     "start_task",
 ]

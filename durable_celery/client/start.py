@@ -6,7 +6,7 @@ the start still succeeds: the row is the truth and the poller re-sends the wake-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -108,6 +108,64 @@ def start_execution(
     return ExecutionHandle(started.id, runtime)
 
 
+def start_many(
+    workflow: str | type[Workflow],
+    inputs: Iterable[Mapping[str, Any] | None],
+    *,
+    queue: str | None = None,
+    priority: int = 0,
+    delay: Duration | None = None,
+    run_at: datetime | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    session: Session | Connection | None = None,
+    runtime: Runtime | None = None,
+) -> list[ExecutionHandle]:
+    """Start one execution of `workflow` (a registered name or a Workflow class) per input:
+    one INSERT per thousand executions and one batch of wake-ups. Every input and key is
+    checked before anything is written; `idempotency_keys` has one key (or None) per
+    input, and a known key returns the execution it names, as `start` does."""
+    runtime = runtime or current_runtime()
+    if isinstance(workflow, str):
+        runtime.import_workflows()
+        workflow = get_workflow(workflow)
+    batch = list(inputs) if not isinstance(inputs, (Mapping, str, bytes)) else None
+    if batch is None:
+        raise InvalidPayload(f"start_many takes a list of inputs, got {type(inputs).__name__}")
+    keys: list[str | None] = [None] * len(batch)
+    if idempotency_keys is not None:
+        keys = list(idempotency_keys)
+        if len(keys) != len(batch):
+            raise InvalidOption(
+                f"idempotency_keys has {len(keys)} keys for {len(batch)} inputs: give one "
+                f"per input (None for none)"
+            )
+    news = [
+        runtime.new_execution(
+            workflow,
+            input,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            idempotency_key=key,
+        )
+        for input, key in zip(batch, keys, strict=True)
+    ]
+    if not news:
+        return []
+    if session is None:
+        return [ExecutionHandle(execution_id, runtime) for execution_id in runtime.start_many(news)]
+    if not isinstance(session, (Session, Connection)):
+        raise InvalidOption(
+            f"session must be a SQLAlchemy Session or Connection, got {type(session).__name__}"
+        )
+    started = starts.start_many(session, news, runtime.codec)
+    wakeups = [wakeup for new, one in zip(news, started, strict=True) for wakeup in one.wakeup(new)]
+    if wakeups:
+        publish_after_commit(session, wakeups, runtime.publish)
+    return [ExecutionHandle(one.id, runtime) for one in started]
+
+
 def start_task(
     task: Any,
     args: Sequence[Any] = (),
@@ -124,4 +182,8 @@ def start_task(
     return start_execution(task_workflow(task), task_input, **options)
 
 
-use_starter(start_execution)
+def _start_many_of_class(workflow: type[Workflow], inputs: Any, **options: Any) -> Any:
+    return start_many(workflow, inputs, **options)
+
+
+use_starter(start_execution, _start_many_of_class)

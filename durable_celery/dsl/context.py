@@ -109,6 +109,9 @@ class StepContext:
         self.workflow = workflow
         self.input: Mapping[str, Any] = MappingProxyType(dict(input))
         self._context = context
+        # Counts ctx.put / ctx.delete calls: a step that made none leaves the context as
+        # its checkpoint found it, and the engine neither encodes nor sends it again.
+        self.context_changes = 0
         self.results: Mapping[str, Any] = MappingProxyType(results)
         self.step = ""
         self.attempt = 0
@@ -164,6 +167,7 @@ class StepContext:
                 f"ctx.put({key!r}, ...): value is not JSON-serialisable: {exc}"
             ) from None
         self._context[key] = copy.deepcopy(value)
+        self.context_changes += 1
 
     def delete(self, key: str) -> None:
         """Remove a key from the durable context; saved with this step's checkpoint like
@@ -177,6 +181,7 @@ class StepContext:
         if not isinstance(key, str):
             raise InvalidPayload(f"context keys must be strings, got {key!r}")
         self._context.pop(key, None)
+        self.context_changes += 1
 
     def start_child(
         self,

@@ -179,6 +179,7 @@ class ExecutionRun:
         self, spec: StepSpec, attempt: int, resuming_fanout: bool, timing: Timing
     ) -> Next | ExecutionStatus:
         """Run the attempt and record how it ended."""
+        changes = self.ctx.context_changes
         try:
             output = self._call(spec, resuming_fanout)
             output_json = self.codec.encode(output, f"output of step {spec.name!r}")
@@ -189,7 +190,11 @@ class ExecutionRun:
             if next_name is None and spec.only_routes:
                 result = outcomes.result_after_routing(self.workflow, self.completed, self.results)
                 result_json = self.codec.encode(result, "result")
-            context_json = self.codec.encode(self.context, "context")
+            context_json = (
+                None
+                if self.ctx.context_changes == changes
+                else self.codec.encode(self.context, "context")
+            )
         except Suspend as suspend:
             if suspend.reason is Suspension.FANOUT:
                 # START_FANOUT already released the claim; dispatch the first items.
@@ -230,7 +235,7 @@ class ExecutionRun:
         run: StepRun,
         output: Any,
         result_json: str,
-        context_json: str,
+        context_json: str | None,
         next_name: str | None,
     ) -> Next | ExecutionStatus:
         """`result_json`: the execution's result, should it end after this step."""
@@ -258,7 +263,8 @@ class ExecutionRun:
             run, Advance(next_name, context_json, self.compensations)
         ).cancel_requested:
             return self.record.end(ExecutionStatus.CANCELLED, cancellation_record(None))
-        self.checkpointed_context = context_json
+        if context_json is not None:
+            self.checkpointed_context = context_json
         if spec.kind is not StepKind.COMPENSATION:
             self.results[spec.name] = output
         return next_name, 1

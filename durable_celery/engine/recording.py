@@ -97,7 +97,7 @@ class Recorder:
         self,
         run: StepRun,
         status: ExecutionStatus,
-        context: str,
+        context: str | None,
         *,
         result: str | None = None,
         error: dict[str, Any] | None = None,

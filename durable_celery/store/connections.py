@@ -1,5 +1,9 @@
 """Connections: one SQLAlchemy engine per database URL and schema, per process.
 
+Its pool is sized for the process when the engine is made (`config.database_pool`): a
+worker's concurrency plus a margin, or durable_db_pool_size. A forked child (a prefork
+pool process) makes engines of its own, sized for one task at a time.
+
 The hot path runs in autocommit: each of its statements is a single fenced statement,
 atomic on its own, so it costs one round trip and one commit with no BEGIN/COMMIT.
 """
@@ -17,7 +21,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Engine, TextClause, create_engine
 from sqlalchemy.exc import DBAPIError
 
-from durable_celery.config import Settings
+from durable_celery.config import Settings, database_pool
 from durable_celery.errors import DatabaseUnavailable, SchemaNotReady
 
 T = TypeVar("T")
@@ -44,11 +48,12 @@ def _create_engine(settings: Settings) -> Engine:
         connect_args["options"] = f"-csearch_path={settings.schema}"
     # No pre-ping: a dead connection fails its statement, the pool is invalidated, and the
     # caller's retry takes a fresh one. Pre-ping would cost a round trip on every checkout.
+    pool_size, max_overflow = database_pool(settings)
     return create_engine(
         settings.database_url,
         connect_args=connect_args,
-        pool_size=5,
-        max_overflow=10,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_recycle=1800,
     )
 
@@ -147,19 +152,25 @@ _compiled: dict[int, str] = {}
 
 
 def execute_hot(conn: Connection, statement: TextClause, params: dict[str, Any]) -> Any:
-    """Run one hot-path statement straight on the psycopg connection, server-side
-    prepared, and return its first row (or None). The statement is compiled by SQLAlchemy
-    once; skipping SQLAlchemy's per-execution machinery saves a third of the Python time
-    of a step. Errors are the driver's own, except that a connection that died is
+    """Run one hot-path statement (one with RETURNING) straight on the psycopg connection,
+    server-side prepared, and return its first row (or None). The statement is compiled by
+    SQLAlchemy once; skipping SQLAlchemy's per-execution machinery saves a third of the
+    Python time of a step. Errors are the driver's own, except that a connection that died is
     invalidated and reported as DatabaseUnavailable."""
     sql_text = _compiled.get(id(statement))
     if sql_text is None:
         sql_text = _compiled[id(statement)] = str(statement.compile(dialect=conn.dialect))
-    dbapi = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    pooled = conn.connection
+    dbapi = cast("psycopg.Connection[Any]", pooled.dbapi_connection)
+    # One cursor per database connection, kept with it in the pool (its `info` dies with
+    # the connection): a new cursor per statement costs more than the statement's Python.
+    cursor = pooled.info.get("durable_hot_cursor")
+    if cursor is None:
+        cursor = pooled.info["durable_hot_cursor"] = dbapi.cursor(row_factory=namedtuple_row)
     try:
-        with dbapi.cursor(row_factory=namedtuple_row) as cursor:
-            cursor.execute(sql_text, params, prepare=True)
-            return cursor.fetchone() if cursor.description else None
+        cursor.execute(sql_text, params, prepare=True)
+        # Every hot statement returns a row (RETURNING): no description to build.
+        return cursor.fetchone()
     except psycopg.Error as exc:
         if not dbapi.broken:
             raise

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from durable_celery.errors import LockLost
-from durable_celery.ids import new_id
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
 from durable_celery.store.connections import execute_hot
 from durable_celery.store.records import Wakeup
@@ -69,7 +68,7 @@ class ClaimedExecution:
 def claim(conn: Connection, execution_id: str, worker: str) -> ClaimedExecution | None:
     """Take the claim of one due, pending execution (see CLAIM); None when there is
     nothing to claim (running, finished, not yet due, unknown)."""
-    row = conn.execute(sql.CLAIM, {"id": execution_id, "worker": worker}).first()
+    row = execute_hot(conn, sql.CLAIM, {"id": execution_id, "worker": worker})
     conn.commit()
     if row is None:
         return None
@@ -134,7 +133,7 @@ class Advance:
     """Go on to `next_step` under the same claim."""
 
     next_step: str
-    context: str
+    context: str | None  # None: unchanged by the step
     compensations: list[str] | None
     execution_error: str | None = None  # recorded when a saga starts
 
@@ -144,7 +143,7 @@ class Finish:
     """End the execution as `status`, releasing the claim."""
 
     status: ExecutionStatus
-    context: str
+    context: str | None  # None: unchanged by the step
     result: str | None
     error: str | None
 
@@ -233,7 +232,6 @@ def suspend(
 
 def _step_params(run: StepRun) -> dict[str, Any]:
     return {
-        "step_id": new_id(),
         "step_name": run.step_name,
         "sequence": run.sequence,
         "attempt": run.attempt,

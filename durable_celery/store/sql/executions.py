@@ -25,6 +25,35 @@ START = text(
 )
 """Insert a pending execution. With a known idempotency key it inserts nothing."""
 
+START_MANY = text(
+    """
+    INSERT INTO workflow_executions
+        (id, workflow, status, queue, priority, input, current_step, run_at,
+         dispatched_at, deadline_at, idempotency_key)
+    SELECT new.id, :workflow, 'pending', :queue, :priority, CAST(new.input AS jsonb),
+           :first_step, coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
+           CASE WHEN :dispatch_now THEN now() END,
+           coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
+               + make_interval(secs => :timeout_seconds),
+           new.key
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:inputs AS text[]), CAST(:keys AS text[]))
+        WITH ORDINALITY AS new(id, input, key, position)
+    ORDER BY new.position
+    ON CONFLICT (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+)
+"""Insert many pending executions of one workflow in one statement (start_many). A row
+whose idempotency key is already known, in the table or earlier in the same batch, is
+not inserted; concurrent batches with a shared key serialise on the unique index like
+single starts do."""
+
+FIND_BY_IDEMPOTENCY_KEYS = text(
+    "SELECT id, idempotency_key FROM workflow_executions WHERE workflow = :workflow "
+    "AND idempotency_key = ANY(CAST(:keys AS text[]))"
+)
+"""The executions some idempotency keys already name (after START_MANY skipped them)."""
+
 FIND_BY_IDEMPOTENCY_KEY = text(
     "SELECT id FROM workflow_executions WHERE workflow = :workflow "
     "AND idempotency_key = :idempotency_key"
@@ -89,7 +118,7 @@ _RECORD_STEP = """
     INSERT INTO step_executions
         (id, execution_id, step_name, sequence, attempt, status, output, error, logs,
          started_at, completed_at, duration_ms, worker)
-    SELECT :step_id, fenced.id, :step_name, :sequence, :attempt, :step_status,
+    SELECT gen_random_uuid(), fenced.id, :step_name, :sequence, :attempt, :step_status,
            CAST(:output AS jsonb), CAST(:error AS jsonb), CAST(:logs AS jsonb),
            :started_at, now(), :duration_ms, :worker
     FROM fenced
@@ -99,7 +128,7 @@ ADVANCE = text(
     """
     WITH fenced AS (
         UPDATE workflow_executions
-        SET context = CAST(:context AS jsonb),
+        SET context = coalesce(CAST(:context AS jsonb), context),
             current_step = :next_step,
             compensations = CAST(:compensations AS jsonb),
             -- The saga's failure is recorded when it starts, unless a cancel came first.
@@ -121,7 +150,9 @@ ADVANCE = text(
 statement, one transaction. The next step starts inline, with no broker round trip.
 It writes no indexed column, so Postgres can make it a HOT update (the table keeps
 free space per page for that): the seven indexes of the table are not touched.
-It returns a pending cancel request, so a cancelled execution stops at this boundary."""
+It returns a pending cancel request, so a cancelled execution stops at this boundary.
+A NULL :context leaves the context as it is (the step changed nothing in it): the
+client neither encodes nor sends it, the server does not parse it."""
 
 _WAKE_PARENT = (
     """
@@ -146,7 +177,7 @@ FINISH = text(
         -- execution ends cancelled with the cancel's reason.
         SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
                           ELSE :status END,
-            context = CAST(:context AS jsonb),
+            context = coalesce(CAST(:context AS jsonb), context),
             result = CASE WHEN cancel_requested_at IS NOT NULL THEN NULL
                           ELSE CAST(:result AS jsonb) END,
             error = CASE WHEN cancel_requested_at IS NOT NULL THEN error
