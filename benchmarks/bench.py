@@ -240,9 +240,7 @@ def run_plain(args: argparse.Namespace, processes: int, *, stored: bool) -> Outc
 
         for number in range(count):
             links = [task.s([time.time(), 0.0], 0, last, number).set(queue=PLAIN_QUEUE)]
-            links += [
-                task.s(i, last, number).set(queue=PLAIN_QUEUE) for i in range(1, args.steps)
-            ]
+            links += [task.s(i, last, number).set(queue=PLAIN_QUEUE) for i in range(1, args.steps)]
             chain(*links).apply_async()
 
     keys = (workloads.DONE_KEY, workloads.LATENCY_KEY, workloads.GAP_KEY)
