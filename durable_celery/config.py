@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from celery.signals import worker_init, worker_process_init
+
 from durable_celery.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/durable"
@@ -46,6 +48,8 @@ class Settings:
     max_log_bytes: int = 65_536
     max_buffered_events: int = 1_000
     max_queue_name_length: int = 255
+    # None: what this process needs (see `database_pool`).
+    db_pool_size: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -91,6 +95,13 @@ class Settings:
                     f"durable_wake_time_budget must be > 0 seconds, got {budget}"
                 )
             object.__setattr__(self, "wake_time_budget", budget)
+        if self.db_pool_size is not None:
+            size = _number("db_pool_size", self.db_pool_size)
+            if size < 1 or size != int(size):
+                raise ConfigurationError(
+                    f"durable_db_pool_size must be a whole number >= 1, got {self.db_pool_size!r}"
+                )
+            object.__setattr__(self, "db_pool_size", int(size))
         if self.max_queue_name_length > 255:
             raise ConfigurationError(
                 f"durable_max_queue_name_length must be at most 255 (AMQP's limit), "
@@ -147,6 +158,72 @@ def _lookup(
         if value is not None and value != "":
             return value
     return None
+
+
+# --- the size of a process's connection pool ---------------------------------------------
+
+# Connections a process uses besides its tasks' claims: the heartbeat thread, and the
+# embedded beat's schedule sync or the worker's start-up check.
+POOL_MARGIN = 2
+# Outside a worker (a web app, the command line): SQLAlchemy's usual 5 (+ 10 overflow).
+DEFAULT_POOL_SIZE = 5
+MIN_POOL_OVERFLOW = 10
+
+_worker: Any = None  # the WorkController of the worker running in this process
+_one_task_at_a_time = False  # a prefork pool child, or the solo pool
+
+
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    global _worker
+    _worker = sender
+
+
+def _on_worker_process_init(**_: Any) -> None:
+    # Sent in each prefork child (which inherited `_worker` from its parent) and by the
+    # solo pool: either way this process runs one task at a time, whatever `-c` says.
+    global _one_task_at_a_time
+    _one_task_at_a_time = True
+
+
+worker_init.connect(_on_worker_init, weak=False, dispatch_uid="durable_celery.config.worker")
+worker_process_init.connect(
+    _on_worker_process_init, weak=False, dispatch_uid="durable_celery.config.process"
+)
+
+
+def worker_tasks_at_once() -> int | None:
+    """How many tasks the Celery worker in this process runs at once: its concurrency
+    (`-c` / worker_concurrency, resolved; the maximum under --autoscale) for the threads,
+    gevent and eventlet pools, 1 in a prefork child and in the solo pool; None outside a
+    worker. Read when asked, not when the worker starts, so that `-c auto` is resolved."""
+    if _one_task_at_a_time:
+        return 1
+    if _worker is None:
+        return None
+    counts = [
+        count
+        for count in (
+            getattr(_worker, "concurrency", None),
+            getattr(_worker, "max_concurrency", None),
+        )
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0
+    ]
+    return max(counts) if counts else None
+
+
+def database_pool(settings: Settings) -> tuple[int, int]:
+    """(pool_size, max_overflow) of this process's connection pool, for each database.
+
+    pool_size, the connections kept open: durable_db_pool_size when set; else, in a worker,
+    the tasks it runs at once plus POOL_MARGIN; else DEFAULT_POOL_SIZE. Each running task
+    holds one connection for its whole claim and may take a second for a moment (a step
+    that starts a child, or ends its execution in a transaction), so up to
+    max(pool_size, MIN_POOL_OVERFLOW) more are opened when all are busy and closed after."""
+    size = settings.db_pool_size
+    if size is None:
+        tasks = worker_tasks_at_once()
+        size = DEFAULT_POOL_SIZE if tasks is None else tasks + POOL_MARGIN
+    return size, max(size, MIN_POOL_OVERFLOW)
 
 
 def bundled_celery_config() -> str:

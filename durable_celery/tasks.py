@@ -52,6 +52,7 @@ def install(
     max_log_bytes: int | None = None,
     max_buffered_events: int | None = None,
     max_queue_name_length: int | None = None,
+    db_pool_size: int | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime.
     Each argument overrides the Celery config key `durable_<name>` and the environment
@@ -75,6 +76,7 @@ def install(
         max_log_bytes=max_log_bytes,
         max_buffered_events=max_buffered_events,
         max_queue_name_length=max_queue_name_length,
+        db_pool_size=db_pool_size,
     )
     runtime = Runtime(app, settings)
     _register_tasks(app)

@@ -156,6 +156,12 @@ _handler = _RootHandler()
 def _install() -> None:
     """Put the tees and the root handler in place, unless they already are (something,
     such as a logging reconfiguration, may have replaced them since)."""
+    if (
+        isinstance(sys.stdout, _Tee)
+        and isinstance(sys.stderr, _Tee)
+        and _handler in logging.root.handlers
+    ):
+        return  # the common case, once per step: no lock
     with _install_lock:
         if not isinstance(sys.stdout, _Tee) and sys.stdout is not None:
             sys.stdout = _Tee(sys.stdout, "STDOUT")

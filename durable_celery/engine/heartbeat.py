@@ -2,10 +2,17 @@
 
 One daemon thread per worker process (started at the first claim, and again in a forked
 child) refreshes, every `durable_heartbeat_interval`, the heartbeat of every execution
-and item this process is running, in one statement each, fenced by their lock tokens.
-A claim that no longer matches was taken back by stale recovery or a control call: it is
-reported lost, and since every write of its worker is fenced by the same token, that
-worker writes nothing more for it (its step runs to its end, then stops at the write).
+and item this process is running, in one statement per kind for all of them, fenced by
+their lock tokens: a threads or gevent worker running 100 claims sends one UPDATE per
+interval, not 100. A claim that no longer matches was taken back by stale recovery or a
+control call: it is reported lost, and since every write of its worker is fenced by the
+same token, that worker writes nothing more for it (its step runs to its end, then stops
+at the write).
+
+Thread safety: claims are held and let go by the pool's threads while a round runs. A
+round refreshes a snapshot of the claims; it marks a claim lost only if the same token is
+still held when the answer comes back, so a claim let go and taken again meanwhile (a new
+token for the same row) is never reported lost by the round that refreshed the old one.
 """
 
 from __future__ import annotations
@@ -61,17 +68,20 @@ class Heartbeat:
             held = dict(self._held)
         if not held:
             return
+        gone: list[tuple[tuple[WakeTarget, str], str]] = []
         with transaction(engine_for(self.settings)) as conn:
             for kind in WakeTarget:
                 claims = [(row_id, token) for (k, row_id), token in held.items() if k == kind]
                 alive = sweeps.heartbeat(conn, kind, claims)
-                for row_id, _ in claims:
-                    if row_id not in alive and (kind, row_id) not in self._lost:
-                        # Taken back (stale recovery, a control call), or let go a moment
-                        # ago by its own run: either way no step starts under it any more.
-                        # A real loss is logged where the run stops (claims.run_claimed).
-                        self._lost.add((kind, row_id))
-                        logger.debug("%s %s: the claim is no longer held", kind, row_id)
+                gone += [((kind, row_id), token) for row_id, token in claims if row_id not in alive]
+        with self._lock:
+            for key, token in gone:
+                if self._held.get(key) == token and key not in self._lost:
+                    # Still held here under this token, yet taken back (stale recovery, a
+                    # control call): no step starts under it any more. The loss is logged
+                    # where the run stops (claims.run_claimed).
+                    self._lost.add(key)
+                    logger.debug("%s %s: the claim is no longer held", *key)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -21,6 +21,7 @@ from durable_celery.runtime import Runtime
 from durable_celery.states import WakeTarget
 from durable_celery.store import sweeps
 from durable_celery.store.connections import retry_on_disconnect, transaction
+from durable_celery.store.records import Wakeup
 
 logger = logging.getLogger("durable_celery.poller")
 recovery_logger = logging.getLogger("durable_celery.recovery")
@@ -75,25 +76,83 @@ def poll_once(runtime: Runtime) -> int:
     return _guarded("durable-celery poll", lambda: _poll(runtime))
 
 
+# Share of the poll interval a poll may spend taking batches: a backlog (100,000 timers
+# due at once) drains at the database's speed, not one batch per beat, and the poll
+# still ends before beat sends the next one.
+POLL_BUDGET_SHARE = 0.8
+
+
+def poll_budget(poll_interval: float, dispatch_grace: float) -> float:
+    """Seconds one poll may keep taking batches. Under the grace too: a wake-up sent by
+    this poll is re-sent only `grace` later, so a poll never takes its own rows twice."""
+    return POLL_BUDGET_SHARE * min(poll_interval, dispatch_grace)
+
+
 def _poll(runtime: Runtime) -> int:
     settings = runtime.settings
-    grace, backoff, batch = (
-        settings.dispatch_grace,
-        settings.dispatch_backoff_max,
-        settings.poll_batch_size,
+    batch = settings.poll_batch_size
+    poll = _Poll(runtime)
+    drain(
+        [poll.deadlines, poll.due, poll.due_items],
+        batch,
+        time.monotonic() + poll_budget(settings.poll_interval, settings.dispatch_grace),
     )
-    with transaction(runtime.database) as conn:
-        expired, timeout_wakeups = sweeps.expire_deadlines(conn, grace, batch)
-    with transaction(runtime.database) as conn:
-        due = sweeps.dispatch_due(conn, grace, backoff, batch)
-    with transaction(runtime.database) as conn:
-        due += sweeps.dispatch_due_items(conn, grace, backoff, batch)
-    wakeups = timeout_wakeups + [dispatched.wakeup for dispatched in due]
-    runtime.publish(wakeups)
-    if expired:
-        logger.info("poller: %d executions passed their deadline", expired)
-    _warn_unclaimed([dispatched for dispatched in due if dispatched.resends >= UNCLAIMED_RESENDS])
-    return len(wakeups) + _fire_schedules(runtime, batch)
+    if poll.expired:
+        logger.info("poller: %d executions passed their deadline", poll.expired)
+    _warn_unclaimed(poll.unclaimed)
+    return poll.sent + _fire_schedules(runtime, batch)
+
+
+def drain(takers: list[Callable[[], int]], batch: int, budget_ends: float) -> None:
+    """Call each taker (one batch of a sweep; it returns the rows it took) again while
+    its batches come back full, in turns so that no sweep starves the others, until the
+    budget is spent. Each batch is a transaction of its own whose wake-ups are sent
+    right after its commit: pollers at once split a backlog batch by batch (SKIP
+    LOCKED), and a poll that stops halfway has lost nothing."""
+    while takers:
+        takers = [take for take in takers if take() >= batch]
+        if time.monotonic() >= budget_ends:
+            return
+
+
+class _Poll:
+    """The poller's three sweeps, one batch per call, and what they did."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.grace = settings.dispatch_grace
+        self.backoff = settings.dispatch_backoff_max
+        self.batch = settings.poll_batch_size
+        self.sent = 0
+        self.expired = 0
+        self.unclaimed: list[sweeps.Dispatched] = []
+
+    def deadlines(self) -> int:
+        with transaction(self.runtime.database) as conn:
+            expired, wakeups = sweeps.expire_deadlines(conn, self.grace, self.batch)
+        self._publish(wakeups)
+        self.expired += expired
+        return expired
+
+    def due(self) -> int:
+        with transaction(self.runtime.database) as conn:
+            due = sweeps.dispatch_due(conn, self.grace, self.backoff, self.batch)
+        return self._dispatched(due)
+
+    def due_items(self) -> int:
+        with transaction(self.runtime.database) as conn:
+            due = sweeps.dispatch_due_items(conn, self.grace, self.backoff, self.batch)
+        return self._dispatched(due)
+
+    def _dispatched(self, due: list[sweeps.Dispatched]) -> int:
+        self._publish([dispatched.wakeup for dispatched in due])
+        self.unclaimed += [d for d in due if d.resends >= UNCLAIMED_RESENDS]
+        return len(due)
+
+    def _publish(self, wakeups: list[Wakeup]) -> None:
+        self.runtime.publish(wakeups)
+        self.sent += len(wakeups)
 
 
 _schedules_trouble = _Outage()

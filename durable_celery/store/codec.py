@@ -134,9 +134,13 @@ def _utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
+# One encoder for every payload: json.dumps builds a new one per call when given options.
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=_SEPARATORS)
+
+
 def _dumps(value: Any, what: str) -> str:
     try:
-        return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=_SEPARATORS)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:

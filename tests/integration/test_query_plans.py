@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from benchmarks.explain_poller import HOT_QUERIES, explain, fill
 from durable_celery.config import Settings
@@ -39,3 +39,25 @@ def test_hot_query_scans_the_live_rows_index(history_database, title):
         plan = explain(conn, statement, params, analyze=False)
     assert f"Index Scan using {EXPECTED_INDEX[title]}" in plan, plan
     assert "Seq Scan on workflow_executions" not in plan, plan
+
+
+def test_the_claim_stays_on_the_primary_key_when_statistics_count_no_pending_rows(
+    history_database,
+):
+    # 100,000 timers came due a moment ago: the rows are pending, but the statistics
+    # (last analysed when they all waited) say almost none is. A bare `status =
+    # 'pending'` then looked cheaper through ix_workflow_executions_status_created, and
+    # each claim scanned every pending row.
+    with history_database.connect() as conn:
+        conn.execute(text("ALTER TABLE workflow_executions SET (autovacuum_enabled = false)"))
+        conn.execute(text("UPDATE workflow_executions SET status = 'waiting' WHERE true"))
+        conn.execute(text("ANALYZE workflow_executions"))
+        conn.execute(text("UPDATE workflow_executions SET status = 'pending' WHERE true"))
+        conn.commit()
+        try:
+            statement, params = HOT_QUERIES["claim one execution (CLAIM)"]
+            plan = explain(conn, statement, params, analyze=False)
+        finally:
+            conn.execute(text("ALTER TABLE workflow_executions RESET (autovacuum_enabled)"))
+            conn.commit()
+    assert "Index Scan using pk_workflow_executions" in plan, plan

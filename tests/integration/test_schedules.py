@@ -460,6 +460,8 @@ def test_a_schedule_that_cannot_fire_records_why_and_never_stops_the_others(
     rt = clean.runtime
     for key in ("healthy", "gone-workflow", "unknown-zone"):
         dc.schedule(key, "sched.stamp", timedelta(seconds=10), runtime=rt)
+    while time.time() % 10 > 7:  # not so near the grid's next point that it comes due too
+        time.sleep(0.1)
     with transaction(rt.database) as conn:
         # What a deploy can leave behind: a workflow that no longer exists, and a zone
         # this host's time zone database does not know.
@@ -467,8 +469,10 @@ def test_a_schedule_that_cannot_fire_records_why_and_never_stops_the_others(
             "UPDATE scheduled_workflows SET workflow = 'sched.gone' WHERE key = 'gone-workflow'",
             "UPDATE scheduled_workflows SET trigger_kind = 'cron', expression = '* * * * *', "
             "timezone = 'Mars/Olympus_Mons' WHERE key = 'unknown-zone'",
+            # Due now, on the 10-second grid of `healthy` (whose next fire is then in
+            # the future: it fires exactly once).
             "UPDATE scheduled_workflows "
-            "SET next_fire_at = date_trunc('second', now()) - interval '2 seconds'",
+            "SET next_fire_at = to_timestamp(floor(extract(epoch FROM now()) / 10) * 10)",
         ):
             conn.execute(text(statement))
     fired = fire_due(rt, 10)

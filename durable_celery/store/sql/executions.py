@@ -79,7 +79,10 @@ CLAIM = text(
         wake_requested = false,
         resends = 0,
         updated_at = now()
-    WHERE e.id = :id AND e.status = 'pending' AND e.run_at <= now()
+    -- `IS TRUE` keeps the planner on the primary key: with stale statistics that count
+    -- almost no pending rows (100,000 timers just came due), a bare `status = 'pending'`
+    -- made it scan every pending row through ix_workflow_executions_status_created.
+    WHERE e.id = :id AND (e.status = 'pending') IS TRUE AND e.run_at <= now()
     RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
               e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
               e.fanout_seq, e.fanout_failed, e.compensations, e.error,

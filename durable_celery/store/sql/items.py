@@ -58,7 +58,8 @@ ITEM_CLAIM = text(
     UPDATE step_items AS i
     SET status = 'running', lock_token = gen_random_uuid(), locked_by = :worker,
         heartbeat_at = now(), attempt = i.attempt + 1, started_at = now(), resends = 0
-    WHERE i.id = :id AND i.status = 'pending' AND i.run_at <= now()
+    -- `IS TRUE`: the primary key, never a scan of ix_step_items_due (see CLAIM).
+    WHERE i.id = :id AND (i.status = 'pending') IS TRUE AND i.run_at <= now()
     RETURNING i.id, i.execution_id, i.step_name, i.fanout_seq, i.item_index, i.item,
               i.attempt, i.lock_token, i.queue
     """

@@ -13,14 +13,42 @@ _UNCLAIMED_FOR_LONG = """
                       least(:grace_seconds * power(2, least(resends, 30)), :backoff_max))))
 """
 
+# Per queue, the oldest of the wake-ups that workers claimed within the grace (running
+# now or since finished): a wake-up sent more than `grace` before it, and still
+# unclaimed, was skipped. The oldest, not the newest: the newest may be an execution
+# re-sent a moment ago and claimed through its first wake-up.
+_QUEUE_PROGRESS = """
+    progress AS MATERIALIZED (
+        SELECT queue, min(dispatched_at) AS oldest_taken
+        FROM (
+            SELECT queue, dispatched_at, locked_at FROM workflow_executions
+            WHERE status = 'running'
+            UNION ALL
+            SELECT queue, dispatched_at, locked_at FROM workflow_executions
+            WHERE completed_at > now() - make_interval(secs => :grace_seconds)
+        ) AS taken
+        WHERE locked_at > now() - make_interval(secs => :grace_seconds)
+          AND dispatched_at IS NOT NULL
+        GROUP BY queue
+    )
+"""
+
 DISPATCH_DUE = text(
-    """
-    WITH due AS MATERIALIZED (
-        SELECT id FROM workflow_executions
+    "WITH"
+    + _QUEUE_PROGRESS
+    + """,
+    due AS MATERIALIZED (
+        SELECT id FROM workflow_executions AS e
         WHERE status IN ('pending', 'waiting') AND run_at <= now()
     """
     + _UNCLAIMED_FOR_LONG
     + """
+          AND (dispatched_at IS NULL
+               OR dispatched_at < now() - make_interval(secs => :backoff_max)
+               OR NOT EXISTS (SELECT FROM progress AS p WHERE p.queue = e.queue)
+               OR dispatched_at < (SELECT p.oldest_taken FROM progress AS p
+                                   WHERE p.queue = e.queue)
+                                  - make_interval(secs => :grace_seconds))
         ORDER BY priority DESC, run_at
         LIMIT :batch_size
         FOR UPDATE SKIP LOCKED
@@ -37,7 +65,20 @@ DISPATCH_DUE = text(
 Only live rows are in the partial index it scans (ix_workflow_executions_due), so
 finished history costs nothing. A pending row dispatched recently is left alone: its
 wake-up is probably still in flight (see the backoff above; CLAIM resets `resends`).
-Safe on several beats at once."""
+
+Past its backoff, a wake-up is sent again only if it looks lost: no worker claimed
+anything from its queue within the grace (a flushed broker, nobody consuming, workers
+stuck), or every wake-up the workers claimed within the grace was sent more than `grace`
+after it (it was skipped), or it has waited `backoff_max`. One that waits its turn
+behind a backlog (100,000 timers due at once, taken in order) is not sent again.
+Higher-priority wake-ups overtake on purpose and may cause a re-send early; the backoff
+still applies.
+
+Several pollers at once: each batch locks its rows with SKIP LOCKED and marks them
+dispatched in the same statement, so another poller skips them while it runs and finds
+them dispatched (and not yet due for a re-send) once it commits: no row is taken twice.
+The progress is read without locks, at most once per statement, and only when a
+wake-up is old enough to be re-sent."""
 
 DISPATCH_DUE_ITEMS = text(
     """
