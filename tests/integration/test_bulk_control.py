@@ -316,3 +316,95 @@ def test_cli_cancel_many_and_retry_many(private, capsys):
     assert dc.get_execution(failed, runtime=private.runtime).status == "pending"
     assert main([*base, "retry-many", "--status", "failed", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"resumed": 0}
+
+
+def test_retry_many_gives_timed_out_executions_a_fresh_deadline(private):
+    ids = [
+        dc.start("tests.slow_step", {}, queue="nobody-listens", runtime=private.runtime).id
+        for _ in range(3)
+    ]
+    with private.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE workflow_executions SET status = 'timed_out', completed_at = now(), "
+                "deadline_at = now() - interval '1 hour', step_attempt = 2, "
+                'error = \'{"type": "x", "message": "late"}\' '
+                "WHERE id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"ids": ids},
+        )
+
+    assert dc.retry_many(status="timed_out", runtime=private.runtime, batch_size=2) == 3
+
+    with private.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT status, error, completed_at, step_attempt, "
+                "extract(epoch FROM deadline_at - now()) AS left FROM workflow_executions "
+                "WHERE id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"ids": ids},
+        ).all()
+    for row in rows:
+        assert (row.status, row.error, row.completed_at, row.step_attempt) == (
+            "pending",
+            None,
+            None,
+            0,
+        )
+        assert 0 < row.left <= 1.5  # the workflow's timeout, from now
+
+
+# --- plans: a batch reads the live (or failed) rows, not the finished history ----------
+
+
+@pytest.fixture(scope="module")
+def history_database():
+    from benchmarks.explain_poller import fill
+    from durable_celery.config import Settings
+    from durable_celery.store.migrate import upgrade
+    from tests.integration.conftest import create_database
+
+    name = f"durable_bulk_history_{RUN}"
+    url = create_database(name)
+    upgrade(Settings(database_url=url))
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        fill(conn, finished=50_000, live=200)
+    yield engine
+    engine.dispose()
+    drop_database(name)
+
+
+@pytest.mark.parametrize(
+    ("statement", "filters"),
+    [
+        ("LOCK_CANCELLABLE", {}),
+        # 'history' is the workflow of the 50,000 finished executions.
+        ("LOCK_CANCELLABLE", {"workflow": "history", "queue": "default"}),
+        ("LOCK_RETRYABLE", {}),
+        ("LOCK_RETRYABLE", {"workflow": "history"}),
+    ],
+)
+def test_a_batch_never_scans_the_finished_history(history_database, statement, filters):
+    from benchmarks.explain_poller import explain
+    from durable_celery.store.sql import bulk
+
+    now = datetime.now(UTC)
+    params = {
+        "workflow": None,
+        "queue": None,
+        "created_before": now,
+        "finished_before": now,
+        "statuses": ["failed", "timed_out"]
+        if statement == "LOCK_RETRYABLE"
+        else ["pending", "running", "waiting"],
+        "compensating": True,
+        "skip_workflows": [],
+        "batch_size": 500,
+        **filters,
+    }
+    with history_database.connect() as conn:
+        plan = explain(conn, getattr(bulk, statement).text, params, analyze=False)
+    assert "Index Scan using ix_workflow_executions_status_created" in plan, plan
+    assert "Seq Scan on workflow_executions" not in plan, plan
