@@ -318,6 +318,28 @@ def test_cli_cancel_many_and_retry_many(private, capsys):
     assert json.loads(capsys.readouterr().out) == {"resumed": 0}
 
 
+def test_rows_held_by_others_are_skipped_not_waited_for(private):
+    ids = private.pending(5)
+    outcome: dict[str, int] = {}
+    with private.engine.connect() as other:
+        other.execute(
+            text("SELECT id FROM workflow_executions WHERE id = :id FOR UPDATE"), {"id": ids[0]}
+        )
+        call = threading.Thread(
+            target=lambda: outcome.update(
+                n=dc.cancel_many(status="pending", batch_size=2, runtime=private.runtime)
+            ),
+            daemon=True,
+        )
+        call.start()
+        call.join(timeout=30)
+        assert not call.is_alive(), "cancel_many waited for a row somebody else holds"
+        assert outcome["n"] == 4
+        assert dc.get_execution(ids[0], runtime=private.runtime).status == "pending"
+        other.rollback()
+    assert dc.cancel_many(status="pending", runtime=private.runtime) == 1
+
+
 def test_retry_many_gives_timed_out_executions_a_fresh_deadline(private):
     ids = [
         dc.start("tests.slow_step", {}, queue="nobody-listens", runtime=private.runtime).id
