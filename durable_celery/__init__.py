@@ -5,8 +5,8 @@ Public API, grouped:
 - defining: Workflow, step, decision, branch, END, each, parallel, compensation,
   task_step, Retry, StepContext (durations and calendar helpers in durable_celery.time)
 - starting, reading and steering: start, start_many, get_execution, list_executions,
-  count_executions, list_workflows, cancel, retry, cleanup, ExecutionHandle, Execution,
-  StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
+  count_executions, list_workflows, cancel, retry, cancel_many, retry_many, cleanup,
+  ExecutionHandle, Execution, StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
 - signals: send_event, provide_input, list_pending_inputs, list_pending_events,
   PendingInput, PendingEvent
 - schedules: Cron, Every (declared as a workflow's `schedule`), schedule, list_schedules,
@@ -21,6 +21,7 @@ from durable_celery.client import (
     ExecutionHandle,
     WorkflowInfo,
     cancel,
+    cancel_many,
     cleanup,
     count_executions,
     get_execution,
@@ -30,6 +31,7 @@ from durable_celery.client import (
     list_workflows,
     provide_input,
     retry,
+    retry_many,
     send_event,
     start,
     start_many,
@@ -144,6 +146,7 @@ __all__ = [
     "WorkflowTimedOut",
     "branch",
     "cancel",
+    "cancel_many",
     "cleanup",
     "compensation",
     "count_executions",
@@ -166,6 +169,7 @@ __all__ = [
     "provide_input",
     "resume_schedule",
     "retry",
+    "retry_many",
     "schedule",
     "send_event",
     "start",

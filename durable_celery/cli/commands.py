@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from durable_celery.cli import operations, schedules, signals
+from durable_celery.cli import bulk, operations, schedules, signals
 from durable_celery.cli.arguments import (
     add_status_option,
     parse_moment,
@@ -156,6 +156,16 @@ COMMANDS: dict[str, tuple[str, Arguments, Handler]] = {
     "show": ("one execution with its step attempts and logs", _show_arguments, _show),
     "cancel": ("cancel an execution and its children", _cancel_arguments, _cancel),
     "retry": ("resume a failed execution from its failed step", _id_argument, _retry),
+    "cancel-many": (
+        "cancel every live execution that matches the filters; prints how many",
+        bulk.cancel_many_arguments,
+        bulk.cancel_many_command,
+    ),
+    "retry-many": (
+        "resume every failed execution that matches the filters; prints how many",
+        bulk.retry_many_arguments,
+        bulk.retry_many_command,
+    ),
     "send-event": (
         "send an event to an execution",
         signals.send_event_arguments,

@@ -2,6 +2,7 @@
 CLI). It works through `durable_celery.store` and the runtime's broker, never through
 the engine."""
 
+from durable_celery.client.bulk import cancel_many, retry_many
 from durable_celery.client.cleanup import cleanup
 from durable_celery.client.control import cancel, retry
 from durable_celery.client.handle import ExecutionHandle
@@ -27,6 +28,7 @@ __all__ = [
     "ScheduleInfo",
     "WorkflowInfo",
     "cancel",
+    "cancel_many",
     "cleanup",
     "count_executions",
     "get_execution",
@@ -37,6 +39,7 @@ __all__ = [
     "overview",
     "provide_input",
     "retry",
+    "retry_many",
     "send_event",
     "start",
     "start_execution",

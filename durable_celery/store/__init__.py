@@ -3,6 +3,6 @@
 `schema` (tables), `sql` (every statement, named, with its concurrency contract),
 `connections`, `codec` (JSON payloads and their size limit), `records` (what queries
 return), and typed functions by concern: `executions`, `items`, `waits`, `signals`,
-`control`, `sweeps`, `queries`, `migrate`. Nothing here imports the DSL, the engine or
-the client.
+`control`, `bulk`, `sweeps`, `queries`, `migrate`. Nothing here imports the DSL, the
+engine or the client.
 """

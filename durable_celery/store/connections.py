@@ -140,6 +140,18 @@ def retry_on_disconnect(work: Callable[[], T]) -> T:
         return work()
 
 
+def retry_on_deadlock(work: Callable[[], T], attempts: int = 3) -> T:
+    """Run `work`, one transaction; when PostgreSQL broke a deadlock by rolling it back
+    (nothing of it was written), run it again, up to `attempts` times in all."""
+    for _ in range(attempts - 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, psycopg.errors.DeadlockDetected):
+                raise
+    return work()
+
+
 def is_disconnect(exc: BaseException) -> bool:
     """The database connection died (server restart, network): the pool was invalidated,
     and the same work can be tried again on a fresh connection."""

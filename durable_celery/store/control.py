@@ -47,8 +47,33 @@ def stop_executions(
     executions end at once with include_running (their worker is fenced out; with `token`,
     only while that claim holds), else they are asked to stop at their next step
     boundary. Executions are locked before their items, like every other writer does."""
+    return _stop(conn, ids, status, error, include_running=include_running, token=token).wakeups
+
+
+def cancel_locked(conn: Connection, ids: list[str], error: dict[str, Any]) -> Stopped:
+    """Cancel live executions the caller has locked, as cancel() does (running ones are
+    asked to stop at their next step boundary); returns how many executions this changed,
+    their children included, and the wake-ups to publish after commit."""
+    return _stop(conn, ids, ExecutionStatus.CANCELLED, error, include_running=False, token=None)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    changed: int  # executions ended or asked to stop, children included
+    wakeups: list[Wakeup]
+
+
+def _stop(
+    conn: Connection,
+    ids: list[str],
+    status: ExecutionStatus,
+    error: dict[str, Any],
+    *,
+    include_running: bool,
+    token: str | None,
+) -> Stopped:
     if not ids:
-        return []
+        return Stopped(0, [])
     error_json = json.dumps(error)
     params = {"ids": ids, "status": status, "error": error_json, "token": token}
     ended = [
@@ -70,18 +95,22 @@ def stop_executions(
             for row in conn.execute(sql.WAKE_PARENTS_OF, {"ids": ended})
             if row.status == ExecutionStatus.PENDING
         ]
+    changed = len(ended) + len(requested)
     children = [
         str(row.id) for row in conn.execute(sql.LIVE_CHILDREN_OF, {"ids": ended + requested})
     ]
     if children:
-        wakeups += stop_executions(
+        cascade = _stop(
             conn,
             children,
             ExecutionStatus.CANCELLED,
             cancellation_record(f"parent execution ended ({status})"),
             include_running=False,
+            token=None,
         )
-    return wakeups
+        changed += cascade.changed
+        wakeups += cascade.wakeups
+    return Stopped(changed, wakeups)
 
 
 def resume_failed(conn: Connection, execution_id: str, timeout: timedelta | None) -> Wakeup:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from durable_celery.store.sql.fragments import wake
+from durable_celery.store.sql.fragments import resume, wake
 
 # --- Control: cancel, timeouts, retry (not hot; one transaction per call) -------------
 
@@ -94,11 +94,9 @@ starts here, so they serialise with each other and with the fenced writes of its
 RESUME_FAILED = text(
     """
     UPDATE workflow_executions
-    SET status = 'pending', error = NULL, result = NULL, completed_at = NULL,
-        step_attempt = 0, run_at = now(), dispatched_at = now(), compensations = NULL,
-        suspended_on = NULL, fanout_failed = false, cancel_requested_at = NULL,
-        deadline_at = now() + make_interval(secs => :timeout_seconds),
-        updated_at = now()
+    SET"""
+    + resume(":timeout_seconds")
+    + """
     WHERE id = :id AND status IN ('failed', 'timed_out')
     RETURNING queue, workflow
     """

@@ -15,3 +15,17 @@ def wake(alias: str) -> str:
                              ELSE {alias}.dispatched_at END,
         updated_at = now()
     """
+
+
+def resume(timeout_seconds: str) -> str:
+    """The SET list that resumes a failed (or timed-out) execution at the step it failed
+    in: pending and due now, its error cleared, a fresh attempt budget and a deadline
+    `timeout_seconds` (an SQL expression; NULL: none) from now. Shared by retry() and
+    retry_many(), so that both resume the same way."""
+    return f"""
+        status = 'pending', error = NULL, result = NULL, completed_at = NULL,
+        step_attempt = 0, run_at = now(), dispatched_at = now(), compensations = NULL,
+        suspended_on = NULL, fanout_failed = false, cancel_requested_at = NULL,
+        deadline_at = now() + make_interval(secs => {timeout_seconds}),
+        updated_at = now()
+    """
