@@ -64,6 +64,7 @@ def test_a_burst_of_starts_runs_once_with_the_last_input(worker, db):
     # Still in its window: pending, holding the last input.
     assert first.status() == dc.ExecutionStatus.PENDING
     assert dc.get_execution(first.id).input == {"n": 19}
+    assert dc.get_execution(first.id).debounce_key == key
 
     assert first.result(timeout=30) == {"n": 19}
     assert mine.result(timeout=30) == {"n": "other"}
@@ -153,6 +154,8 @@ def test_the_command_line_debounces(worker, db, capsys):
     assert main([*argv[:2], '{"n": 2}', *argv[2:], "--debounce-max", "5s"]) == 0
     assert capsys.readouterr().out.strip() == first
     assert dc.ExecutionHandle(first).result(timeout=30) == {"n": 2}
+    assert main(["show", first]) == 0
+    assert f"debounce   {key}" in capsys.readouterr().out
 
 
 def test_a_transactional_debounced_start_rolled_back_changes_nothing(runtime, db):
@@ -202,3 +205,15 @@ def test_retrying_an_execution_that_timed_out_in_its_window_reopens_no_window(wo
     assert dc.get_execution(first.id).input == {"n": 1}
     assert dc.get_execution(second.id).input == {"n": 3}
     dc.cancel(second.id)  # the first times out again by itself
+
+
+def test_the_open_windows_index_is_unique_and_partial(db):
+    definition = db.execute(
+        text("SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_workflow_executions_debounce'")
+    ).scalar_one()
+    db.rollback()
+    assert definition.startswith("CREATE UNIQUE INDEX")
+    assert definition.endswith(
+        "(workflow, debounce_key) WHERE ((debounce_key IS NOT NULL) AND "
+        "(status = 'pending'::text) AND (started_at IS NULL))"
+    )
