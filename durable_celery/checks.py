@@ -74,3 +74,13 @@ def check_idempotency_key(key: Any) -> str | None:
             f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters, got {key!r}"
         )
     return check_text(key, "idempotency_key")
+
+
+def check_debounce_key(key: Any) -> str:
+    """The key that collapses debounced starts of one workflow into one execution."""
+    if not isinstance(key, str) or not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidOption(
+            f"debounce_key must be a non-empty string of at most "
+            f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters, got {key!r}"
+        )
+    return check_text(key, "debounce_key")

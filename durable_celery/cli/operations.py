@@ -25,12 +25,19 @@ from durable_celery.runtime import Runtime
 def start_command(args: argparse.Namespace, runtime: Runtime) -> int:
     payload = json_object(args.input, "the input")
     delay = None if args.delay is None else parse_duration(args.delay, "--delay")
+    debounce = None if args.debounce is None else parse_duration(args.debounce, "--debounce")
+    debounce_max = (
+        None if args.debounce_max is None else parse_duration(args.debounce_max, "--debounce-max")
+    )
     handle = start(
         args.workflow,
         payload,
         queue=args.queue,
         delay=delay,
         idempotency_key=args.idempotency_key,
+        debounce=debounce,
+        debounce_key=args.debounce_key,
+        debounce_max=debounce_max,
         runtime=runtime,
     )
     if args.json:
@@ -46,6 +53,11 @@ def start_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--queue", help="the queue of its wake-ups (default: its routing)")
     command.add_argument("--delay", help="start later: 30s, 10m, 2h, 1d")
     command.add_argument("--idempotency-key", help="start at most once per workflow and key")
+    command.add_argument(
+        "--debounce", help="starts with --debounce-key collapse; run this long after the last"
+    )
+    command.add_argument("--debounce-key", help="the key of the starts that --debounce collapses")
+    command.add_argument("--debounce-max", help="run at most this long after the first start")
     with_json(command)
 
 

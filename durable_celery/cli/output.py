@@ -81,6 +81,8 @@ def execution_in_full(execution: Execution) -> str:
         lines.append(
             f"schedule   {execution.schedule_key}   fire time {when(execution.scheduled_at)}"
         )
+    if execution.debounce_key is not None:
+        lines.append(f"debounce   {execution.debounce_key}")
     if execution.status == "completed":
         lines.append(f"result     {json.dumps(execution.result)}")
     if execution.error:

@@ -47,6 +47,9 @@ def start(
     delay: Duration | None = None,
     run_at: datetime | None = None,
     idempotency_key: str | None = None,
+    debounce: Duration | None = None,
+    debounce_key: str | None = None,
+    debounce_max: Duration | None = None,
     session: Session | Connection | None = None,
     runtime: Runtime | None = None,
 ) -> ExecutionHandle:
@@ -63,6 +66,9 @@ def start(
         delay=delay,
         run_at=run_at,
         idempotency_key=idempotency_key,
+        debounce=debounce,
+        debounce_key=debounce_key,
+        debounce_max=debounce_max,
         session=session,
         runtime=runtime,
     )
@@ -77,6 +83,9 @@ def start_execution(
     delay: Duration | None = None,
     run_at: datetime | None = None,
     idempotency_key: str | None = None,
+    debounce: Duration | None = None,
+    debounce_key: str | None = None,
+    debounce_max: Duration | None = None,
     session: Session | Connection | None = None,
     runtime: Runtime | None = None,
 ) -> ExecutionHandle:
@@ -90,6 +99,9 @@ def start_execution(
         delay=delay,
         run_at=run_at,
         idempotency_key=idempotency_key,
+        debounce=debounce,
+        debounce_key=debounce_key,
+        debounce_max=debounce_max,
     )
     if session is None:
         for ambient in _ambient_transactions:
@@ -117,6 +129,8 @@ def start_many(
     delay: Duration | None = None,
     run_at: datetime | None = None,
     idempotency_keys: Sequence[str | None] | None = None,
+    debounce: Duration | None = None,
+    debounce_key: str | None = None,
     session: Session | Connection | None = None,
     runtime: Runtime | None = None,
 ) -> list[ExecutionHandle]:
@@ -124,6 +138,11 @@ def start_many(
     one INSERT per thousand executions and one batch of wake-ups. Every input and key is
     checked before anything is written; `idempotency_keys` has one key (or None) per
     input, and a known key returns the execution it names, as `start` does."""
+    if debounce is not None or debounce_key is not None:
+        # Many inputs for one window would keep only the last: start them one by one.
+        raise InvalidOption(
+            "start_many does not debounce: start each input with start(..., debounce=...)"
+        )
     runtime = runtime or current_runtime()
     if isinstance(workflow, str):
         runtime.import_workflows()

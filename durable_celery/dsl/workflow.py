@@ -51,6 +51,9 @@ class Starter(Protocol):
         delay: Duration | None,
         run_at: datetime | None,
         idempotency_key: str | None,
+        debounce: Duration | None,
+        debounce_key: str | None,
+        debounce_max: Duration | None,
         session: Any,
     ) -> ExecutionRef: ...
 
@@ -68,6 +71,8 @@ class BulkStarter(Protocol):
         delay: Duration | None,
         run_at: datetime | None,
         idempotency_keys: Sequence[str | None] | None,
+        debounce: Duration | None,
+        debounce_key: str | None,
         session: Any,
     ) -> list[ExecutionRef]: ...
 
@@ -227,10 +232,16 @@ class Workflow:
         delay: Duration | None = None,
         run_at: datetime | None = None,
         idempotency_key: str | None = None,
+        debounce: Duration | None = None,
+        debounce_key: str | None = None,
+        debounce_max: Duration | None = None,
         session: Any = None,
     ) -> ExecutionRef:
         """Persist a new execution of this workflow and wake a worker for it. `session`: a
-        SQLAlchemy Session or Connection whose transaction the start joins."""
+        SQLAlchemy Session or Connection whose transaction the start joins. `debounce`
+        (with `debounce_key`, optionally capped by `debounce_max`): starts with one key
+        collapse into one pending execution, run `debounce` after the last one, with
+        its input."""
         # The client registers itself when durable_celery is imported, which importing
         # any of its modules does.
         assert _starter is not None
@@ -242,6 +253,9 @@ class Workflow:
             delay=delay,
             run_at=run_at,
             idempotency_key=idempotency_key,
+            debounce=debounce,
+            debounce_key=debounce_key,
+            debounce_max=debounce_max,
             session=session,
         )
 
@@ -255,11 +269,14 @@ class Workflow:
         delay: Duration | None = None,
         run_at: datetime | None = None,
         idempotency_keys: Sequence[str | None] | None = None,
+        debounce: Duration | None = None,
+        debounce_key: str | None = None,
         session: Any = None,
     ) -> list[ExecutionRef]:
         """Start one execution per input, with one INSERT per thousand and one batch of
         wake-ups: a producer of thousands of executions does not pay a round trip each.
-        `idempotency_keys`, if given, has one key (or None) per input."""
+        `idempotency_keys`, if given, has one key (or None) per input. Debounce is
+        refused (InvalidOption): a window keeps one input, so start each with `start`."""
         assert _bulk_starter is not None
         return _bulk_starter(
             cls,
@@ -269,6 +286,8 @@ class Workflow:
             delay=delay,
             run_at=run_at,
             idempotency_keys=idempotency_keys,
+            debounce=debounce,
+            debounce_key=debounce_key,
             session=session,
         )
 

@@ -54,6 +54,7 @@ _EXECUTION_COLUMNS = [
     _e.compensations,
     _e.schedule_key,
     _e.scheduled_at,
+    _e.debounce_key,
 ]
 
 
@@ -299,4 +300,5 @@ def _execution(row: Any, steps: tuple[StepRecord, ...] | None) -> Execution:
         steps=steps,
         schedule_key=row.schedule_key,
         scheduled_at=row.scheduled_at,
+        debounce_key=row.debounce_key,
     )

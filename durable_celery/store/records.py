@@ -80,6 +80,8 @@ class Execution:
     # Its child executions by status ({"completed": 3, "running": 1}); read by
     # get_execution only, None elsewhere.
     children: dict[str, int] | None = None
+    # Started with debounce: the key its starts shared.
+    debounce_key: str | None = None
 
     @property
     def finished(self) -> bool:

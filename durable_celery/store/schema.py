@@ -59,6 +59,10 @@ def _one_of(column: str, values: Iterable[StrEnum]) -> str:
     return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
+# Kept in the migration that creates the index, word for word.
+DEBOUNCE_WINDOW_OPEN = "debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL"
+
+
 def _now() -> TextClause:
     return text("now()")
 
@@ -116,6 +120,8 @@ workflow_executions = Table(
     # Started by a schedule: its key, and the fire time (not the start time).
     Column("schedule_key", Text),
     Column("scheduled_at", DateTime(timezone=True)),
+    # Started with debounce: later starts with this key join it until a worker claims it.
+    Column("debounce_key", Text),
     CheckConstraint(_one_of("status", STORED_EXECUTION_STATUSES), name="status"),
     Index(
         "ix_workflow_executions_due",
@@ -140,6 +146,14 @@ workflow_executions = Table(
         "idempotency_key",
         unique=True,
         postgresql_where=text("idempotency_key IS NOT NULL"),
+    ),
+    # The open debounce windows: pending executions no worker has claimed yet.
+    Index(
+        "uq_workflow_executions_debounce",
+        "workflow",
+        "debounce_key",
+        unique=True,
+        postgresql_where=text(DEBOUNCE_WINDOW_OPEN),
     ),
     Index(
         "ix_workflow_executions_parent",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from durable_celery.checks import (
     MAX_QUEUE_NAME_LENGTH,
+    check_debounce_key,
     check_idempotency_key,
     check_priority,
     check_queue,
@@ -66,6 +67,9 @@ class NewExecution:
     dispatch_now: bool = True  # due at once; else the poller wakes it at its time
     schedule_key: str | None = None  # started by this schedule, for this fire time:
     scheduled_at: datetime | None = None
+    # Debounced (see Debounce.of): starts with this key collapse into one pending execution.
+    debounce_key: str | None = None
+    debounce_max_seconds: float | None = None
 
     @classmethod
     def of(
@@ -82,6 +86,9 @@ class NewExecution:
         wake_parent: bool = False,
         schedule_key: str | None = None,
         scheduled_at: datetime | None = None,
+        debounce: Duration | None = None,
+        debounce_key: str | None = None,
+        debounce_max: Duration | None = None,
         max_queue_name_length: int = MAX_QUEUE_NAME_LENGTH,
     ) -> NewExecution:
         """Check every option (InvalidPayload / InvalidOption) before anything is written.
@@ -99,6 +106,16 @@ class NewExecution:
         if run_at is not None:
             run_at = require_aware(run_at, "run_at")
         delay_seconds = 0.0 if delay is None else to_timedelta(delay, "delay").total_seconds()
+        debounced = Debounce.of(
+            debounce,
+            debounce_key,
+            debounce_max,
+            timed=delay is not None or run_at is not None,
+            idempotency_key=idempotency_key,
+        )
+        if debounced is not None:
+            # Due one window after the (last) start; the poller wakes it, never the start.
+            delay_seconds = debounced.seconds
         return cls(
             id=new_id(),
             workflow=workflow.name,
@@ -115,13 +132,65 @@ class NewExecution:
             schedule_key=schedule_key,
             scheduled_at=scheduled_at,
             dispatch_now=run_at <= datetime.now(UTC) if run_at is not None else delay_seconds == 0,
+            debounce_key=None if debounced is None else debounced.key,
+            debounce_max_seconds=None if debounced is None else debounced.max_seconds,
         )
+
+
+@dataclass(frozen=True)
+class Debounce:
+    """Checked debounce options of a start: the window, its key and its cap."""
+
+    seconds: float
+    key: str
+    max_seconds: float | None
+
+    @classmethod
+    def of(
+        cls,
+        debounce: Duration | None,
+        key: Any,
+        debounce_max: Duration | None,
+        *,
+        timed: bool = False,
+        idempotency_key: Any = None,
+    ) -> Debounce | None:
+        """None when the start is not debounced; InvalidOption for options that do not fit
+        together, before anything is written."""
+        if debounce is None:
+            if key is not None:
+                raise InvalidOption("debounce_key needs debounce (the window, e.g. seconds(30))")
+            if debounce_max is not None:
+                raise InvalidOption("debounce_max needs debounce (the window, e.g. seconds(30))")
+            return None
+        window = to_timedelta(debounce, "debounce")
+        if window <= timedelta(0):
+            raise InvalidOption(f"debounce must be positive, got {window}")
+        if key is None:
+            raise InvalidOption("debounce needs debounce_key: the starts that collapse share it")
+        key = check_debounce_key(key)
+        if idempotency_key is not None:
+            raise InvalidOption(
+                "give either debounce or idempotency_key, not both: a debounced start "
+                "already returns the execution of its window"
+            )
+        if timed:
+            raise InvalidOption(
+                "give either debounce or delay/run_at, not both: a debounced execution "
+                "runs debounce after the last start"
+            )
+        cap = None if debounce_max is None else to_timedelta(debounce_max, "debounce_max")
+        if cap is not None and cap < window:
+            raise InvalidOption(f"debounce_max must be at least debounce ({window}), got {cap}")
+        return cls(window.total_seconds(), key, None if cap is None else cap.total_seconds())
 
 
 @dataclass(frozen=True)
 class Started:
     id: str
-    created: bool  # False: an execution with the same idempotency key existed already
+    # False: an execution with the same idempotency key existed already, or a debounced
+    # start joined the pending execution of its window.
+    created: bool
 
     def wakeup(self, new: NewExecution) -> list[Wakeup]:
         """The wake-up to publish once the row is committed."""
@@ -134,10 +203,10 @@ def start_on_cursor(cursor: Any, new: NewExecution, codec: Codec) -> Started:
     """`start` on a DB-API cursor that is not SQLAlchemy's (Django's, in the caller's own
     transaction): the same statements, compiled for psycopg."""
     params = _start_params(new, codec)
-    cursor.execute(_psycopg_text(sql.START), params)
+    cursor.execute(_psycopg_text(_insert(new)), params)
     row = cursor.fetchone()
     if row is not None:
-        return Started(str(row[0]), True)
+        return Started(str(row[0]), str(row[0]) == new.id)
     cursor.execute(_psycopg_text(sql.FIND_BY_IDEMPOTENCY_KEY), params)
     return Started(str(cursor.fetchone()[0]), False)
 
@@ -152,7 +221,7 @@ def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> St
     other insert, and the lookup then finds it committed."""
     params = _start_params(new, codec)
     try:
-        row = executor.execute(sql.START, params).first()
+        row = executor.execute(_insert(new), params).first()
         if row is None:
             row = executor.execute(sql.FIND_BY_IDEMPOTENCY_KEY, params).one()
             return Started(str(row.id), False)
@@ -161,7 +230,13 @@ def start(executor: Connection | Session, new: NewExecution, codec: Codec) -> St
         if isinstance(exc.orig, psycopg.errors.UndefinedTable):
             raise schema_not_ready("the database of this session") from exc
         raise
-    return Started(str(row.id), True)
+    return Started(str(row.id), str(row.id) == new.id)
+
+
+def _insert(new: NewExecution) -> Any:
+    """A debounced start inserts its window's execution or joins the pending one (and
+    always returns a row); any other start inserts, or names its idempotency key's."""
+    return sql.START_DEBOUNCED if new.debounce_key is not None else sql.START
 
 
 def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
@@ -181,6 +256,8 @@ def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
         "wake_parent": new.wake_parent,
         "schedule_key": new.schedule_key,
         "scheduled_at": new.scheduled_at,
+        "debounce_key": new.debounce_key,
+        "debounce_max_seconds": new.debounce_max_seconds,
     }
 
 

@@ -25,6 +25,52 @@ START = text(
 )
 """Insert a pending execution. With a known idempotency key it inserts nothing."""
 
+# The cap of a debounce window: `debounce_max` after its first start (NULL: no cap;
+# least() ignores it).
+_DEBOUNCE_CAP = "workflow_executions.created_at + make_interval(secs => :debounce_max_seconds)"
+
+START_DEBOUNCED = text(
+    """
+    INSERT INTO workflow_executions
+        (id, workflow, status, queue, priority, input, current_step, run_at,
+         deadline_at, parent_id, wake_parent, debounce_key)
+    VALUES
+        (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
+         now() + make_interval(secs => :delay_seconds),
+         now() + make_interval(secs => :delay_seconds)
+             + make_interval(secs => :timeout_seconds),
+         :parent_id, :wake_parent, :debounce_key)
+    ON CONFLICT (workflow, debounce_key)
+        WHERE debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL
+    DO UPDATE SET
+        input = EXCLUDED.input,
+        run_at = least(EXCLUDED.run_at, """
+    + _DEBOUNCE_CAP
+    + """),
+        deadline_at = least(EXCLUDED.run_at, """
+    + _DEBOUNCE_CAP
+    + """)
+            + make_interval(secs => :timeout_seconds),
+        -- A wake-up sent for the old due time finds it not yet due and does nothing: the
+        -- poller wakes it at the new one.
+        dispatched_at = NULL,
+        resends = 0,
+        updated_at = now()
+    RETURNING id
+    """
+)
+"""A debounced start (one statement): insert a pending execution due `:delay_seconds`
+from now, or, when the workflow has a pending execution with this debounce key that no
+worker has claimed yet, give that one this start's input and push its due time to
+`:delay_seconds` from now (at most `:debounce_max_seconds` after its first start).
+Returns the execution's id: the new one's when it inserted.
+
+Concurrent starts with one key serialise on the partial unique index
+uq_workflow_executions_debounce (live, never claimed rows only): one inserts, the others
+wait for it and update the row it inserted. A start racing a claim waits for the claim's
+statement; the claimed row has left the index, so the start then inserts a new window's
+execution. The poller's dispatch locks the row too; the start waits for it, then joins."""
+
 START_MANY = text(
     """
     INSERT INTO workflow_executions

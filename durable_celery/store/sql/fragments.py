@@ -27,5 +27,8 @@ def resume(timeout_seconds: str) -> str:
         step_attempt = 0, run_at = now(), dispatched_at = now(), compensations = NULL,
         suspended_on = NULL, fanout_failed = false, cancel_requested_at = NULL,
         deadline_at = now() + make_interval(secs => {timeout_seconds}),
+        -- One that timed out before its first claim would reopen its debounce window
+        -- (and collide with the window open now): a retried execution is not debounced.
+        debounce_key = NULL,
         updated_at = now()
     """
