@@ -16,6 +16,7 @@ from durable_celery.client.signals import (
     list_pending_events,
     list_pending_inputs,
     provide_input,
+    publish_event,
     send_event,
 )
 from durable_celery.client.start import start, start_execution, start_many, start_task
@@ -36,6 +37,7 @@ __all__ = [
     "list_workflows",
     "overview",
     "provide_input",
+    "publish_event",
     "retry",
     "send_event",
     "start",
