@@ -125,15 +125,15 @@ def events_command(args: argparse.Namespace, runtime: Runtime) -> int:
             item.execution_id,
             item.workflow,
             item.event,
-            item.key or "-",
             item.kind,
             item.step,
             when(item.since),
             when(item.until),
+            item.key or "-",
         ]
         for item in found
     ]
-    headers = ["EXECUTION", "WORKFLOW", "EVENT", "KEY", "KIND", "STEP", "SINCE", "UNTIL"]
+    headers = ["EXECUTION", "WORKFLOW", "EVENT", "KIND", "STEP", "SINCE", "UNTIL", "KEY"]
     print(table(headers, rows))
     return 0
 

@@ -141,6 +141,9 @@ def test_publish_event_from_the_command_line(worker, capsys):
     key = _key("A-23")
     handle = AwaitsPayment.start_durable({"order_id": key})
     assert wait_until(lambda: _waiting(handle), timeout=30)
+    assert main(["events", "--execution", handle.id]) == 0
+    listed = capsys.readouterr().out.splitlines()[-1].split()
+    assert [listed[0], listed[2], listed[-1]] == [handle.id, SETTLED, key]
 
     code = main(["publish-event", SETTLED, "--key", key, "--payload", '{"amount": 23}'])
 
