@@ -4,6 +4,7 @@ now or later within the retention, on real workers."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 
@@ -116,6 +117,34 @@ def test_each_published_event_is_taken_once_per_execution_in_publish_order(worke
     dc.publish_event(SETTLED, "second", key=key)
     dc.send_event(both.id, "go")
     assert both.result(timeout=30)["payloads"] == ["first", "second"]
+
+
+def test_executions_reaching_the_wait_while_it_is_published_all_get_it_once(worker):
+    # Whichever side comes first, publish or wait, no execution may miss the event: those
+    # already waiting get it delivered, the others find it stored.
+    key = _key("A-24")
+    handles = [
+        AwaitsPayment.start_durable({"order_id": key, "hold": True, "twice": True, "timeout": 2})
+        for _ in range(12)
+    ]
+    assert wait_until(lambda: _waiting(*handles), timeout=60)
+    half_released = threading.Event()
+
+    def release() -> None:
+        for number, handle in enumerate(handles):
+            dc.send_event(handle.id, "go")
+            if number == len(handles) // 2:
+                half_released.set()
+
+    releasing = threading.Thread(target=release)
+    releasing.start()
+    # Some reach the wait before the publish, some while it runs, the rest after.
+    assert half_released.wait(timeout=30)
+    dc.publish_event(SETTLED, "now", key=key)
+    releasing.join()
+
+    for handle in handles:
+        assert handle.result(timeout=60)["payloads"] == ["now", "timed out"]
 
 
 def test_unkeyed_waits_take_send_event_and_unkeyed_publishes_only(worker):
