@@ -7,8 +7,8 @@ Public API, grouped:
 - starting, reading and steering: start, start_many, get_execution, list_executions,
   count_executions, list_workflows, cancel, retry, cancel_many, retry_many, cleanup,
   ExecutionHandle, Execution, StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
-- signals: send_event, provide_input, list_pending_inputs, list_pending_events,
-  PendingInput, PendingEvent
+- signals: send_event, publish_event, provide_input, list_pending_inputs,
+  list_pending_events, PendingInput, PendingEvent
 - schedules: Cron, Every (declared as a workflow's `schedule`), schedule, list_schedules,
   get_schedule, pause_schedule / resume_schedule (alias disable_schedule /
   enable_schedule), trigger_schedule, delete_schedule, Schedule
@@ -30,6 +30,7 @@ from durable_celery.client import (
     list_pending_inputs,
     list_workflows,
     provide_input,
+    publish_event,
     retry,
     retry_many,
     send_event,
@@ -167,6 +168,7 @@ __all__ = [
     "parallel",
     "pause_schedule",
     "provide_input",
+    "publish_event",
     "resume_schedule",
     "retry",
     "retry_many",

@@ -12,6 +12,7 @@ from durable_celery.errors import InvalidOption
 
 MAX_NAME_LENGTH = 200
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_EVENT_KEY_LENGTH = 255
 MAX_QUEUE_NAME_LENGTH = 255  # AMQP's limit on a queue name, in bytes
 PRIORITY_RANGE = (-1_000_000, 1_000_000)
 # What a Celery user puts in a queue name; nothing a broker or a shell could misread.
@@ -40,6 +41,16 @@ def check_name(name: Any, what: str) -> str:
             f"got {name!r}"
         )
     return check_text(name, what)
+
+
+def check_event_key(key: Any, what: str) -> str:
+    """The correlation key of wait_for_event and publish_event: an order id, say."""
+    if not isinstance(key, str) or not key or len(key) > MAX_EVENT_KEY_LENGTH:
+        raise InvalidOption(
+            f"{what} must be a non-empty string of at most {MAX_EVENT_KEY_LENGTH} characters, "
+            f"got {key!r}"
+        )
+    return check_text(key, what)
 
 
 def check_queue(queue: Any, what: str = "queue", max_length: int = MAX_QUEUE_NAME_LENGTH) -> str:

@@ -24,6 +24,8 @@ DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/durable"
 # schema in search_path and another in CREATE SCHEMA.
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PASSWORD = re.compile(r"(//[^:/@]*:)[^@]*@")
+# As for every duration: beyond it a timestamp would overflow.
+MAX_EVENT_RETENTION = 36_525 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Settings:
     max_error_bytes: int = 65_536
     max_log_bytes: int = 65_536
     max_buffered_events: int = 1_000
+    # How long publish_event keeps an event for executions that reach its wait later.
+    event_retention: float = 86_400.0
     max_queue_name_length: int = 255
     # None: what this process needs (see `database_pool`).
     db_pool_size: int | None = None
@@ -71,6 +75,7 @@ class Settings:
             "dispatch_grace",
             "recovery_interval",
             "dispatch_backoff_max",
+            "event_retention",
         ):
             value = _number(name, getattr(self, name))
             if value <= 0:
@@ -88,6 +93,11 @@ class Settings:
             if value < 1 or value != int(value):
                 raise ConfigurationError(f"durable_{name} must be a whole number >= 1, got {value}")
             object.__setattr__(self, name, int(value))
+        if self.event_retention > MAX_EVENT_RETENTION:
+            raise ConfigurationError(
+                f"durable_event_retention must be at most {MAX_EVENT_RETENTION:.0f} seconds "
+                f"(100 years), got {self.event_retention}"
+            )
         if self.wake_time_budget is not None:
             budget = _number("wake_time_budget", self.wake_time_budget)
             if budget <= 0:

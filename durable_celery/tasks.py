@@ -53,6 +53,7 @@ def install(
     max_buffered_events: int | None = None,
     max_queue_name_length: int | None = None,
     db_pool_size: int | None = None,
+    event_retention: float | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime.
     Each argument overrides the Celery config key `durable_<name>` and the environment
@@ -77,6 +78,7 @@ def install(
         max_buffered_events=max_buffered_events,
         max_queue_name_length=max_queue_name_length,
         db_pool_size=db_pool_size,
+        event_retention=event_retention,
     )
     runtime = Runtime(app, settings)
     _register_tasks(app)

@@ -171,6 +171,11 @@ COMMANDS: dict[str, tuple[str, Arguments, Handler]] = {
         signals.send_event_arguments,
         signals.send_event_command,
     ),
+    "publish-event": (
+        "publish an event by name and key to every execution waiting on them",
+        signals.publish_event_arguments,
+        signals.publish_event_command,
+    ),
     "provide-input": (
         "answer an input an execution asks for",
         signals.provide_input_arguments,

@@ -1,5 +1,5 @@
-"""`send-event`, `provide-input`, `inputs` and `events`: what waiting executions wait for,
-and the signals that end their waits."""
+"""`send-event`, `publish-event`, `provide-input`, `inputs` and `events`: what waiting
+executions wait for, and the signals that end their waits."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from durable_celery.client import (
     list_pending_events,
     list_pending_inputs,
     provide_input,
+    publish_event,
     send_event,
 )
 from durable_celery.runtime import Runtime
@@ -30,6 +31,20 @@ def send_event_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("id")
     command.add_argument("name")
     command.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
+
+
+def publish_event_command(args: argparse.Namespace, runtime: Runtime) -> int:
+    payload = json_argument(args.payload, "the payload")
+    delivered = publish_event(args.name, payload, key=args.key, runtime=runtime)
+    keyed = "" if args.key is None else f" with key {args.key!r}"
+    print(f"event {args.name!r}{keyed} published: delivered to {delivered} waiting executions")
+    return 0
+
+
+def publish_event_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("name")
+    command.add_argument("--key", help="the correlation key (default: none)")
+    command.add_argument("--payload", default="null", help="JSON (default: null)")
 
 
 def provide_input_command(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -114,10 +129,12 @@ def events_command(args: argparse.Namespace, runtime: Runtime) -> int:
             item.step,
             when(item.since),
             when(item.until),
+            item.key or "-",
         ]
         for item in found
     ]
-    print(table(["EXECUTION", "WORKFLOW", "EVENT", "KIND", "STEP", "SINCE", "UNTIL"], rows))
+    headers = ["EXECUTION", "WORKFLOW", "EVENT", "KIND", "STEP", "SINCE", "UNTIL", "KEY"]
+    print(table(headers, rows))
     return 0
 
 

@@ -17,6 +17,7 @@ from durable_celery.client.signals import (
     list_pending_events,
     list_pending_inputs,
     provide_input,
+    publish_event,
     send_event,
 )
 from durable_celery.client.start import start, start_execution, start_many, start_task
@@ -38,6 +39,7 @@ __all__ = [
     "list_workflows",
     "overview",
     "provide_input",
+    "publish_event",
     "retry",
     "retry_many",
     "send_event",

@@ -1,4 +1,5 @@
-"""Signals from outside into executions: events (buffered) and human input, and what
+"""Signals from outside into executions: events (buffered; sent to one execution, or
+published by name and key to every execution waiting on them) and human input, and what
 executions wait for.
 
 Each signal is one transaction: the signal is stored, the execution is woken if it waits
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from durable_celery.checks import check_name, check_text
+from durable_celery.checks import check_event_key, check_name, check_text
 from durable_celery.dsl.inputs import Question, check_answer
 from durable_celery.errors import ExecutionStateError, InputNotRequested, InvalidOption
 from durable_celery.ids import parse_execution_id
@@ -41,6 +42,28 @@ def send_event(
             conn, execution_id, name, payload_json, runtime.settings.max_buffered_events
         )
     runtime.publish(wakeups)
+
+
+def publish_event(
+    name: str, payload: Any = None, key: str | None = None, *, runtime: Runtime | None = None
+) -> int:
+    """Publish event `name` by correlation key, without knowing execution ids: every live
+    execution whose wait_for_event(name, key=key) is open receives it now and is woken;
+    one that reaches such a wait later receives it too, if it was created at or before
+    this call and reaches the wait within durable_event_retention. Each execution takes
+    each published event once. Without a key it goes to wait_for_event(name) waits that
+    have none. Returns how many executions received it now."""
+    check_name(name, "event name")
+    if key is not None:
+        check_event_key(key, "event key")
+    runtime = runtime or current_runtime()
+    payload_json = runtime.codec.encode_incoming(payload, f"the payload of event {name!r}")
+    with transaction(runtime.database) as conn:
+        published = signals.publish_event(
+            conn, name, key or "", payload_json, runtime.settings.event_retention
+        )
+    runtime.publish(published.wakeups)
+    return published.delivered
 
 
 def provide_input(

@@ -15,7 +15,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from durable_celery.checks import check_name
+from durable_celery.checks import check_event_key, check_name
 from durable_celery.dsl.inputs import check_question
 from durable_celery.errors import DurableError, InvalidOption, InvalidPayload
 from durable_celery.states import InputKind, WaitKind
@@ -34,7 +34,12 @@ class WaitService(Protocol):
     def sleep(self, seconds: float | None, until: datetime | None) -> None: ...
 
     def events(
-        self, kind: WaitKind, names: list[str], timeout: float | None, timeout_value: Any
+        self,
+        kind: WaitKind,
+        names: list[str],
+        timeout: float | None,
+        timeout_value: Any,
+        key: str | None = None,
     ) -> Any: ...
 
     def input(
@@ -240,12 +245,23 @@ class StepContext:
         self._wait_service().sleep(None, require_aware(when, "sleep_until"))
 
     def wait_for_event(
-        self, name: str, timeout: Duration | None = None, timeout_value: Any = NO_VALUE
+        self,
+        name: str,
+        timeout: Duration | None = None,
+        timeout_value: Any = NO_VALUE,
+        *,
+        key: str | None = None,
     ) -> Any:
         """The payload of the next event `name` sent with send_event (buffered: an event
-        sent earlier is delivered now). On timeout: `timeout_value`, or WaitTimeout."""
+        sent earlier is delivered now). With `key`, also the events published with
+        publish_event(name, payload, key=key) since this execution was created, each taken
+        once. On timeout: `timeout_value`, or WaitTimeout."""
         names = _event_names([name], "wait_for_event")
-        return self._wait_service().events(WaitKind.EVENT, names, _seconds(timeout), timeout_value)
+        if key is not None:
+            check_event_key(key, "wait_for_event key")
+        return self._wait_service().events(
+            WaitKind.EVENT, names, _seconds(timeout), timeout_value, key
+        )
 
     def wait_for_any(
         self, names: list[str], timeout: Duration | None = None, timeout_value: Any = NO_VALUE

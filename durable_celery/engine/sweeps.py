@@ -72,7 +72,8 @@ def _guarded(what: str, sweep: Callable[[], int]) -> int:
 
 def poll_once(runtime: Runtime) -> int:
     """End executions past their deadline, make due timers runnable and (re)send their
-    wake-ups, fire due schedules; returns how many wake-ups it sent."""
+    wake-ups, delete published events past their retention, fire due schedules; returns
+    how many wake-ups it sent."""
     return _guarded("durable-celery poll", lambda: _poll(runtime))
 
 
@@ -93,7 +94,7 @@ def _poll(runtime: Runtime) -> int:
     batch = settings.poll_batch_size
     poll = _Poll(runtime)
     drain(
-        [poll.deadlines, poll.due, poll.due_items],
+        [poll.deadlines, poll.due, poll.due_items, poll.expired_events],
         batch,
         time.monotonic() + poll_budget(settings.poll_interval, settings.dispatch_grace),
     )
@@ -116,7 +117,8 @@ def drain(takers: list[Callable[[], int]], batch: int, budget_ends: float) -> No
 
 
 class _Poll:
-    """The poller's three sweeps, one batch per call, and what they did."""
+    """The poller's sweeps, one batch per call, and what they did; last, the deletion of
+    published events past their retention (maintenance: no wake-ups)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -144,6 +146,10 @@ class _Poll:
         with transaction(self.runtime.database) as conn:
             due = sweeps.dispatch_due_items(conn, self.grace, self.backoff, self.batch)
         return self._dispatched(due)
+
+    def expired_events(self) -> int:
+        with transaction(self.runtime.database) as conn:
+            return sweeps.delete_expired_events(conn, self.batch)
 
     def _dispatched(self, due: list[sweeps.Dispatched]) -> int:
         self._publish([dispatched.wakeup for dispatched in due])

@@ -54,17 +54,24 @@ class StepWaits:
         raise Suspend(Suspension.SLEEP, wait.wake_at)
 
     def events(
-        self, kind: WaitKind, names: list[str], timeout: float | None, timeout_value: Any
+        self,
+        kind: WaitKind,
+        names: list[str],
+        timeout: float | None,
+        timeout_value: Any,
+        key: str | None = None,
     ) -> Any:
-        """wait_for_event, wait_for_any and wait_for_all."""
-        wait = self._open(kind, names, timeout_seconds=timeout)
+        """wait_for_event, wait_for_any and wait_for_all. A wait_for_event also takes
+        published events (publish_event) of its key, '' standing for none."""
+        event_key = (key or "") if kind is WaitKind.EVENT else None
+        wait = self._open(kind, names, timeout_seconds=timeout, event_key=event_key)
         received = dict(wait.value or {})
         if wait.status is WaitStatus.TIMED_OUT:
             return self._timed_out(kind, names, timeout, timeout_value)
         while not _complete(kind, names, received):
             # For event/any nothing was received yet, so every name is still missing.
             missing = [name for name in names if name not in received]
-            value = waits.consume_event(self.conn, self.fence, wait.id, missing)
+            value = waits.consume_event(self.conn, self.fence, wait.id, missing, event_key)
             if value is None:
                 break
             received = value
@@ -146,6 +153,7 @@ class StepWaits:
         wake_at: datetime | None = None,
         timeout_seconds: float | None = None,
         again: bool = False,
+        event_key: str | None = None,
     ) -> WaitRow:
         if not again:
             self.position += 1
@@ -159,14 +167,22 @@ class StepWaits:
             wake_at=wake_at,
             sleep_seconds=sleep_seconds,
             timeout_seconds=timeout_seconds,
+            event_key=event_key,
         )
         if wait is None:
             raise ClaimLost()
-        if wait.kind is not kind or (names is not None and wait.names != names):
+        # A wait recorded before keys existed has none (NULL): the same as ''.
+        recorded_key = (wait.event_key or "") if kind is WaitKind.EVENT else None
+        if (
+            wait.kind is not kind
+            or (names is not None and wait.names != names)
+            or recorded_key != event_key
+        ):
             raise NonDeterministicStep(
                 f"step {self.step!r}: wait #{position + 1} was recorded as {wait.kind}"
-                f"({wait.names or ''}) but the code now asks for {kind}({names or ''}); a "
-                f"step must reach its waits in the same order every time it runs"
+                f"({_shown(wait.names, recorded_key)}) but the code now asks for "
+                f"{kind}({_shown(names, event_key)}); a step must reach its waits in the "
+                f"same order every time it runs"
             )
         return wait
 
@@ -179,6 +195,11 @@ class StepWaits:
             f"step {self.step!r}: {_CALLS[kind]}({', '.join(names)}) timed out after "
             f"{timeout} seconds"
         )
+
+
+def _shown(names: list[str] | None, event_key: str | None) -> str:
+    shown = str(names or "")
+    return f"{shown}, key={event_key!r}" if event_key else shown
 
 
 def _complete(kind: WaitKind, names: list[str], received: dict[str, Any]) -> bool:

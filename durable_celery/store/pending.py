@@ -57,6 +57,7 @@ def events(
             step=row.step_name,
             since=row.since,
             until=row.until,
+            key=row.event_key or None,
         )
         for row in rows
     ]

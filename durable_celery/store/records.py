@@ -139,6 +139,7 @@ class PendingEvent:
     step: str
     since: datetime
     until: datetime | None  # the wait's timeout, if any
+    key: str | None = None  # a wait_for_event's correlation key (publish_event)
 
 
 @dataclass(frozen=True)

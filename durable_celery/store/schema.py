@@ -270,6 +270,9 @@ step_waits = Table(
     Column("status", Text, nullable=False, server_default=text("'waiting'")),
     # Events received so far, {name: payload}; the answer of an input, {name: value}.
     Column("value", JSONB),
+    # A wait_for_event's correlation key ('' when it has none: it also takes publish_event
+    # without a key); NULL for every other kind of wait.
+    Column("event_key", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("resolved_at", DateTime(timezone=True)),
     CheckConstraint(_one_of("kind", WaitKind), name="kind"),
@@ -283,6 +286,13 @@ step_waits = Table(
         unique=True,
     ),
     Index("ix_step_waits_open", "execution_id", postgresql_where=text("status = 'waiting'")),
+    # publish_event finds the open waits on its (name, key) here.
+    Index(
+        "ix_step_waits_topic",
+        "event_key",
+        "names",
+        postgresql_where=text("status = 'waiting' AND event_key IS NOT NULL"),
+    ),
 )
 
 workflow_events = Table(
@@ -302,6 +312,10 @@ workflow_events = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
     Column("consumed_by", UUID(as_uuid=False)),
     Column("consumed_at", DateTime(timezone=True)),
+    # A published event this execution received (publish_event): its key ('' for none)
+    # and the published_events row, so that the execution never takes it twice.
+    Column("event_key", Text),
+    Column("published_id", UUID(as_uuid=False)),
     Index(
         "ix_workflow_events_buffered",
         "execution_id",
@@ -309,6 +323,31 @@ workflow_events = Table(
         "seq",
         postgresql_where=text("consumed_by IS NULL"),
     ),
+    Index(
+        "uq_workflow_events_published",
+        "execution_id",
+        "published_id",
+        unique=True,
+        postgresql_where=text("published_id IS NOT NULL"),
+    ),
+)
+
+published_events = Table(
+    "published_events",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    # Publication order: several events of one name and key are taken in this order.
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
+    Column("name", Text, nullable=False),
+    # The correlation key; '' for an event published without one.
+    Column("event_key", Text, nullable=False),
+    Column("payload", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    # created_at + durable_event_retention: later waits take it until then, and the
+    # poller deletes it after.
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_published_events_topic", "name", "event_key", "seq"),
+    Index("ix_published_events_expires", "expires_at"),
 )
 
 pending_inputs = Table(

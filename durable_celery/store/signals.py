@@ -1,11 +1,14 @@
-"""Signals from outside into executions: buffered events and answers to inputs.
+"""Signals from outside into executions: buffered events, published events and answers to
+inputs.
 
-Callers lock the execution first (control.lock_execution) in the same transaction and
-publish the returned wake-ups after it commits.
+Callers lock the execution first (control.lock_execution) in the same transaction (a
+published event locks the executions it reaches itself) and publish the returned
+wake-ups after it commits.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +19,7 @@ from durable_celery.ids import new_id
 from durable_celery.states import ExecutionStatus, InputKind
 from durable_celery.store.records import Wakeup
 from durable_celery.store.sql import signals as sql
+from durable_celery.store.waits import event_topic
 
 
 def buffer_event(
@@ -40,6 +44,38 @@ def buffer_event(
             f"(durable_max_buffered_events): it is not reaching the waits they are for"
         )
     return _wake(conn, execution_id, name, answered_input=False)
+
+
+@dataclass(frozen=True)
+class Published:
+    delivered: int  # executions that received the event now
+    wakeups: list[Wakeup]  # to publish after commit: those that were waiting
+
+
+def publish_event(
+    conn: Connection, name: str, event_key: str, payload: str, retention_seconds: float
+) -> Published:
+    """Keep the event for `retention_seconds` under its name and key ('' for none) and
+    deliver it to every live execution waiting on them, waking those that wait. Takes the
+    (name, key) lock first, in the caller's transaction (see LOCK_TOPIC)."""
+    conn.execute(sql.LOCK_TOPIC, {"topic": event_topic(name, event_key)})
+    rows = conn.execute(
+        sql.PUBLISH_EVENT,
+        {
+            "event_id": new_id(),
+            "name": name,
+            "event_key": event_key,
+            "names": json.dumps([name]),
+            "payload": payload,
+            "retention_seconds": retention_seconds,
+        },
+    ).all()
+    wakeups = [
+        Wakeup(str(row.id), row.queue, label=row.workflow)
+        for row in rows
+        if row.id is not None and row.status == ExecutionStatus.PENDING
+    ]
+    return Published(int(rows[0].delivered), wakeups)
 
 
 def answer_input(conn: Connection, execution_id: str, name: str, value: str) -> list[Wakeup] | None:

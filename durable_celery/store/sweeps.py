@@ -1,6 +1,6 @@
-"""The sweeps: due timers and lost wake-ups, expired deadlines, heartbeats, and stale
-claims. Each batch is taken with FOR UPDATE SKIP LOCKED, so several beats share the
-work instead of doubling it.
+"""The sweeps: due timers and lost wake-ups, expired deadlines, expired published events,
+heartbeats, and stale claims. Each batch is taken with FOR UPDATE SKIP LOCKED, so several
+beats share the work instead of doubling it.
 """
 
 from __future__ import annotations
@@ -65,6 +65,11 @@ def dispatch_due_items(
 
 def _dispatch_params(grace_seconds: float, backoff_max: float, batch_size: int) -> dict[str, Any]:
     return {"grace_seconds": grace_seconds, "backoff_max": backoff_max, "batch_size": batch_size}
+
+
+def delete_expired_events(conn: Connection, batch_size: int) -> int:
+    """Delete one batch of published events past their retention; returns how many."""
+    return conn.execute(sql.DELETE_EXPIRED_EVENTS, {"batch_size": batch_size}).rowcount
 
 
 def heartbeat(conn: Connection, target: WakeTarget, claims: list[tuple[str, str]]) -> set[str]:

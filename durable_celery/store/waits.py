@@ -26,6 +26,7 @@ class WaitRow:
     id: str
     kind: WaitKind
     names: list[str] | None
+    event_key: str | None  # a wait_for_event's key, '' for none; None for other waits
     status: WaitStatus
     value: dict[str, Any] | None
     wake_at: datetime | None
@@ -57,9 +58,12 @@ def open_wait(
     wake_at: datetime | None = None,
     sleep_seconds: float | None = None,
     timeout_seconds: float | None = None,
+    event_key: str | None = None,
 ) -> WaitRow | None:
     """The wait recorded at this place, recording it the first time (which fixes its
-    timer and deadline); None when the claim was lost."""
+    timer and deadline); None when the claim was lost. `event_key` is a wait_for_event's
+    key ('' for none), recorded under the shared lock of its topic (see WAIT_OPEN)."""
+    topic = None if event_key is None or not names else event_topic(names[0], event_key)
     row = conn.execute(
         sql.WAIT_OPEN,
         {
@@ -71,6 +75,8 @@ def open_wait(
             "position": place.position,
             "kind": kind,
             "names": None if names is None else json.dumps(names),
+            "event_key": event_key,
+            "topic": topic,
             "wake_at": wake_at,
             "sleep_seconds": sleep_seconds,
             "timeout_seconds": timeout_seconds,
@@ -82,6 +88,7 @@ def open_wait(
         id=str(row.id),
         kind=WaitKind(row.kind),
         names=row.names,
+        event_key=row.event_key,
         status=WaitStatus(row.status),
         value=row.value,
         wake_at=row.wake_at,
@@ -90,11 +97,22 @@ def open_wait(
     )
 
 
+def event_topic(name: str, event_key: str) -> str:
+    """What the lock of publish_event and wait_for_event is taken on: name and key."""
+    return f"{name}\x1f{event_key}"
+
+
 def consume_event(
-    conn: Connection, fence: Fence, wait_id: str, names: list[str]
+    conn: Connection,
+    fence: Fence,
+    wait_id: str,
+    names: list[str],
+    event_key: str | None = None,
 ) -> dict[str, Any] | None:
     """Give the oldest buffered event among `names` to the wait; its value now, or None
-    when no such event is buffered."""
+    when no such event is buffered. With `event_key` (a wait_for_event: its key, '' for
+    none), also the events published on that name and key that this execution has not
+    taken yet."""
     row = conn.execute(
         sql.WAIT_CONSUME_EVENT,
         {
@@ -102,6 +120,8 @@ def consume_event(
             "token": fence.token,
             "wait_id": wait_id,
             "names": names,
+            "event_key": event_key,
+            "event_id": new_id(),
         },
     ).first()
     return None if row is None else dict(row.value)

@@ -116,3 +116,26 @@ class WaitsTooLong(Workflow):
     @step
     def wait(ctx: StepContext) -> Any:
         return ctx.wait_for_event("never")
+
+
+class AwaitsPayment(Workflow):
+    """Waits for an event by correlation key (publish_event); `hold` first waits for a "go"
+    sent by id, so a test chooses when it reaches the keyed wait."""
+
+    name = "tests.awaits_payment"
+
+    @step
+    def hold(ctx: StepContext) -> None:
+        if ctx.input.get("hold"):
+            ctx.wait_for_event("go")
+
+    @step
+    def settle(ctx: StepContext) -> Any:
+        event = ctx.input.get("event", "payment.settled")
+        key = ctx.input.get("order_id")
+        timeout = ctx.input.get("timeout")
+        first = ctx.wait_for_event(event, key=key, timeout=timeout, timeout_value="timed out")
+        if not ctx.input.get("twice"):
+            return {"payload": first, "resumed_at": time.time()}
+        second = ctx.wait_for_event(event, key=key, timeout=timeout, timeout_value="timed out")
+        return {"payloads": [first, second]}

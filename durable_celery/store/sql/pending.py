@@ -43,7 +43,7 @@ def select_inputs(
 AWAITED_EVENTS = text(
     """
     SELECT w.execution_id, e.workflow, n.name AS event, w.kind, w.step_name,
-           w.created_at AS since, w.deadline_at AS until
+           w.created_at AS since, w.deadline_at AS until, w.event_key
     FROM step_waits AS w
     JOIN workflow_executions AS e ON e.id = w.execution_id
     CROSS JOIN LATERAL jsonb_array_elements_text(w.names) WITH ORDINALITY AS n(name, ord)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from durable_celery.store.sql.fragments import wake
+from durable_celery.store.sql.waits import TOPIC_LOCK_SPACE
 
 INSERT_EVENT = text(
     """
@@ -83,3 +84,61 @@ OPEN_INPUT_NAMES = text(
     "ORDER BY created_at"
 )
 """The inputs an execution asks for, to name them when another one is answered."""
+
+# --- Published events: by name and key, to every execution waiting on them --------------
+
+LOCK_TOPIC = text(
+    "SELECT pg_advisory_xact_lock(" + str(TOPIC_LOCK_SPACE) + ", hashtext(CAST(:topic AS text)))"
+)
+"""Take the (name, key) lock exclusively until commit, in a statement of its own before
+PUBLISH_EVENT: the statement that delivers must start after the lock is granted, so that
+it sees every wait recorded under the shared lock (WAIT_OPEN) before. Publishers of one
+name and key take turns; others never wait on each other."""
+
+PUBLISH_EVENT = text(
+    """
+    WITH published AS (
+        INSERT INTO published_events (id, name, event_key, payload, expires_at)
+        VALUES (:event_id, :name, :event_key, CAST(:payload AS jsonb),
+                now() + make_interval(secs => CAST(:retention_seconds AS double precision)))
+        RETURNING id
+    ),
+    targets AS (
+        SELECT e.id FROM workflow_executions AS e
+        WHERE e.id IN (SELECT w.execution_id FROM step_waits AS w
+                       WHERE w.status = 'waiting' AND w.event_key = :event_key
+                         AND w.names = CAST(:names AS jsonb))
+          AND e.status IN ('pending', 'running', 'waiting')
+        ORDER BY e.id
+        FOR UPDATE OF e
+    ),
+    delivered AS (
+        INSERT INTO workflow_events (id, execution_id, name, payload, event_key, published_id)
+        SELECT gen_random_uuid(), targets.id, CAST(:name AS text), CAST(:payload AS jsonb),
+               CAST(:event_key AS text), published.id
+        FROM targets, published
+        RETURNING execution_id
+    ),
+    woken AS (
+        UPDATE workflow_executions AS e
+        SET """
+    + wake("e")
+    + """
+        FROM targets
+        WHERE e.id = targets.id AND e.status IN ('running', 'waiting')
+        RETURNING e.id, e.status, e.queue, e.workflow
+    )
+    SELECT counted.delivered, woken.id, woken.status, woken.queue, woken.workflow
+    FROM (SELECT count(*) AS delivered FROM delivered) AS counted
+    LEFT JOIN woken ON true
+    """
+)
+"""Publish an event by name and key ('' for none), in one statement: keep it in
+published_events until `retention_seconds` pass (for executions that reach the wait
+later) and deliver it now to every live execution with an open wait_for_event on that
+name and key (ix_step_waits_topic): a row in its own buffer, marked with the published
+event so that it is never taken twice, and a wake-up as for send_event (a waiting one
+goes pending, a running one is flagged; a pending one is due already). The executions
+are locked in id order, so two publishers never deadlock. Returns how many executions
+received it, and one row per execution woken (none: a single row of NULLs). The caller
+holds LOCK_TOPIC."""

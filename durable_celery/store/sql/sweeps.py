@@ -1,4 +1,5 @@
-"""The poller's sweeps: due timers, lost wake-ups, due items, expired deadlines."""
+"""The poller's sweeps: due timers, lost wake-ups, due items, expired deadlines, expired
+published events."""
 
 from __future__ import annotations
 
@@ -203,3 +204,20 @@ RECOVER_STALE_ITEMS = text(
     """
 )
 """The same for fan-out items."""
+
+DELETE_EXPIRED_EVENTS = text(
+    """
+    DELETE FROM published_events
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM published_events
+        WHERE expires_at <= now()
+        ORDER BY expires_at
+        LIMIT :batch_size
+        FOR UPDATE SKIP LOCKED
+    ))
+    """
+)
+"""Delete one batch of published events past their retention, oldest first: found through
+ix_published_events_expires, deleted by primary key (an array, so that a large table is
+never hashed whole). SKIP LOCKED: pollers at once take different rows. What was
+delivered to executions stays in their own buffers."""
