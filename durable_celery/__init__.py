@@ -9,6 +9,7 @@ Public API, grouped:
   StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
 - signals: send_event, provide_input, list_pending_inputs, list_pending_events,
   PendingInput, PendingEvent
+- flow control: Concurrency (declared as a workflow's `concurrency`)
 - schedules: Cron, Every (declared as a workflow's `schedule`), schedule, list_schedules,
   get_schedule, pause_schedule / resume_schedule (alias disable_schedule /
   enable_schedule), trigger_schedule, delete_schedule, Schedule
@@ -59,6 +60,7 @@ from durable_celery.dsl import (
     step,
     task_step,
 )
+from durable_celery.dsl.flow import Concurrency
 from durable_celery.dsl.schedules import Cron, Every
 from durable_celery.errors import (
     ChildWorkflowFailed,
@@ -102,6 +104,7 @@ from durable_celery.tasks import install
 __all__ = [
     "END",
     "ChildWorkflowFailed",
+    "Concurrency",
     "ConfigurationError",
     "Cron",
     "DecisionError",

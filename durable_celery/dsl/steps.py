@@ -261,6 +261,7 @@ def step(
     timeout: Duration | None = ...,
     queue: str | None = ...,
     compensate: str | None = ...,
+    concurrency: Any = ...,
 ) -> Callable[[F], StepSpec]: ...
 def step(
     fn: Callable[..., Any] | None = None,
@@ -269,8 +270,14 @@ def step(
     timeout: Duration | None = None,
     queue: str | None = None,
     compensate: str | None = None,
+    concurrency: Any = None,
 ) -> StepSpec | Callable[[Callable[..., Any]], StepSpec]:
     """Declare a step. Steps run in the order they appear in the class body."""
+    if concurrency is not None:
+        raise WorkflowDefinitionError(
+            "@step(concurrency=...) is not supported yet: declare the limit on the workflow "
+            "(class attribute concurrency = Concurrency(limit=..., key=...))"
+        )
 
     def wrap(function: Callable[..., Any]) -> StepSpec:
         return StepSpec(function, StepKind.STEP, retry, timeout, queue, compensate)

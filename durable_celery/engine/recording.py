@@ -115,6 +115,7 @@ class Recorder:
 
     def suspend(self, reason: Suspension, wake_at: datetime | None) -> ExecutionStatus:
         suspended = executions.suspend(self.conn, self.claim.fence, reason, wake_at)
+        self.runtime.publish(suspended.wakeups)
         if suspended.cancel_requested:
             return self.end(
                 ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False

@@ -93,7 +93,7 @@ def _poll(runtime: Runtime) -> int:
     batch = settings.poll_batch_size
     poll = _Poll(runtime)
     drain(
-        [poll.deadlines, poll.due, poll.due_items],
+        [poll.deadlines, poll.due, poll.due_items, poll.slot_queued],
         batch,
         time.monotonic() + poll_budget(settings.poll_interval, settings.dispatch_grace),
     )
@@ -116,7 +116,7 @@ def drain(takers: list[Callable[[], int]], batch: int, budget_ends: float) -> No
 
 
 class _Poll:
-    """The poller's three sweeps, one batch per call, and what they did."""
+    """The poller's four sweeps, one batch per call, and what they did."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -144,6 +144,12 @@ class _Poll:
         with transaction(self.runtime.database) as conn:
             due = sweeps.dispatch_due_items(conn, self.grace, self.backoff, self.batch)
         return self._dispatched(due)
+
+    def slot_queued(self) -> int:
+        with transaction(self.runtime.database) as conn:
+            woken = sweeps.dispatch_slot_queued(conn, self.batch)
+        self._publish(woken)
+        return len(woken)
 
     def _dispatched(self, due: list[sweeps.Dispatched]) -> int:
         self._publish([dispatched.wakeup for dispatched in due])

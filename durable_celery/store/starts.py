@@ -46,6 +46,8 @@ class StartsAs(Protocol):
 
     def timeout_delta(self) -> timedelta | None: ...
 
+    def concurrency_slot(self, input: Mapping[str, Any]) -> tuple[str, int] | None: ...
+
 
 @dataclass(frozen=True)
 class NewExecution:
@@ -66,6 +68,9 @@ class NewExecution:
     dispatch_now: bool = True  # due at once; else the poller wakes it at its time
     schedule_key: str | None = None  # started by this schedule, for this fire time:
     scheduled_at: datetime | None = None
+    # Workflow-level Concurrency: the key (computed here, at start) and its limit.
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
     @classmethod
     def of(
@@ -99,6 +104,7 @@ class NewExecution:
         if run_at is not None:
             run_at = require_aware(run_at, "run_at")
         delay_seconds = 0.0 if delay is None else to_timedelta(delay, "delay").total_seconds()
+        slot = workflow.concurrency_slot(input)
         return cls(
             id=new_id(),
             workflow=workflow.name,
@@ -114,6 +120,8 @@ class NewExecution:
             wake_parent=wake_parent,
             schedule_key=schedule_key,
             scheduled_at=scheduled_at,
+            concurrency_key=None if slot is None else slot[0],
+            concurrency_limit=None if slot is None else slot[1],
             dispatch_now=run_at <= datetime.now(UTC) if run_at is not None else delay_seconds == 0,
         )
 
@@ -181,6 +189,8 @@ def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
         "wake_parent": new.wake_parent,
         "schedule_key": new.schedule_key,
         "scheduled_at": new.scheduled_at,
+        "concurrency_key": new.concurrency_key,
+        "concurrency_limit": new.concurrency_limit,
     }
 
 
@@ -212,6 +222,7 @@ def _start_chunk(
             for index, new in enumerate(news)
         ],
         keys=[new.idempotency_key for new in news],
+        concurrency_keys=[new.concurrency_key for new in news],
     )
     inserted = {str(row.id) for row in executor.execute(sql.START_MANY, params)}
     existing: dict[str, str] = {}

@@ -45,6 +45,7 @@ os.environ.update(
                 "flows_inputs",
                 "flows_queries",
                 "flows_schedules",
+                "flows_limits",
             )
         )
         + ",workflows.examples",

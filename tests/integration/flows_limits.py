@@ -1,0 +1,50 @@
+"""Workflows for the flow-control tests (concurrency limits)."""
+
+from __future__ import annotations
+
+import time
+
+from durable_celery import Concurrency, StepContext, Workflow, step
+
+
+class PerTenant(Workflow):
+    """At most three per tenant; two short steps, so that a claim is held across a
+    checkpoint and released at the end."""
+
+    name = "tests.limits.per_tenant"
+    concurrency = Concurrency(limit=3, key=lambda ctx: ctx.input["tenant"])
+
+    @step
+    def first(ctx: StepContext) -> int:
+        time.sleep(float(ctx.input.get("pause", 0)))
+        return int(ctx.input.get("n", 0))
+
+    @step
+    def second(ctx: StepContext) -> int:
+        time.sleep(float(ctx.input.get("pause", 0)))
+        return int(ctx.results["first"])
+
+
+class OneAtATime(Workflow):
+    """A global limit of one: its first attempt sleeps long (to be killed in)."""
+
+    name = "tests.limits.one_at_a_time"
+    concurrency = Concurrency(limit=1)
+
+    @step
+    def only(ctx: StepContext) -> int:
+        if ctx.attempt == 1:
+            time.sleep(float(ctx.input.get("first_pause", 0)))
+        return ctx.attempt
+
+
+class Unlimited(Workflow):
+    name = "tests.limits.unlimited"
+
+    @step
+    def first(ctx: StepContext) -> int:
+        return 1
+
+    @step
+    def second(ctx: StepContext) -> int:
+        return 2
