@@ -5,7 +5,7 @@
 """
 
 from durable_celery.dsl.context import NO_VALUE, ChildService, StepContext, WaitService
-from durable_celery.dsl.flow import Concurrency, KeyContext
+from durable_celery.dsl.flow import Concurrency, KeyContext, RateLimit
 from durable_celery.dsl.retry import NO_RETRY, Retry
 from durable_celery.dsl.routing import END, BranchLayout
 from durable_celery.dsl.steps import (
@@ -38,6 +38,7 @@ __all__ = [
     "Concurrency",
     "ExecutionRef",
     "KeyContext",
+    "RateLimit",
     "Retry",
     "Starter",
     "StepContext",

@@ -127,6 +127,11 @@ class Recorder:
             )
         return suspended.status
 
+    def defer(self, delay_seconds: float) -> ExecutionStatus:
+        """Release the claim before the current step starts, onto a durable timer."""
+        self.runtime.publish(executions.defer(self.conn, self.claim.fence, delay_seconds))
+        return ExecutionStatus.PENDING
+
     def hand_over(self) -> ExecutionStatus:
         """Release the claim at a step boundary and wake a fresh task for the execution."""
         executions.release(self.conn, self.claim.fence)

@@ -222,6 +222,13 @@ def release(conn: Connection, fence: Fence) -> None:
     _fenced(conn.execute(sql.RELEASE, fence.params()).first(), fence)
 
 
+def defer(conn: Connection, fence: Fence, delay_seconds: float) -> list[Wakeup]:
+    """Release the claim before the current step starts, due again after `delay_seconds`
+    (see DEFER); returns the wake-up of the execution its concurrency slot went to."""
+    row = execute_hot(conn, sql.DEFER, {**fence.params(), "delay_seconds": delay_seconds})
+    return _next_in_key(_fenced(row, fence))
+
+
 @dataclass(frozen=True)
 class Suspended:
     status: ExecutionStatus  # waiting; or pending, when what it waits for came meanwhile

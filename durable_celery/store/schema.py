@@ -29,7 +29,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from durable_celery.states import (
     STORED_EXECUTION_STATUSES,
@@ -188,6 +188,14 @@ concurrency_slots = Table(
     Column("held", Integer, nullable=False),
     Column("slot_limit", Integer, nullable=False),
     CheckConstraint("held >= 0", name="held"),
+)
+
+# One row per rate-limit key: the start times within its period (a sliding window).
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("starts", ARRAY(DateTime(timezone=True)), nullable=False),
 )
 
 # The trigger that gives a concurrency slot back (DDL, so it lives with the tables; the

@@ -1,5 +1,6 @@
-"""Concurrency limits: the executions' concurrency key, limit and queued flag, the slots
-per key, and the trigger that gives a slot back when a limited execution stops running.
+"""Flow control: the executions' concurrency key, limit and queued flag, the slots per
+key, the trigger that gives a slot back when a limited execution stops running, and the
+rate limits' sliding windows.
 
 Revision ID: 0008
 Revises: 0005
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0008"
 down_revision = "0005"
@@ -60,6 +62,12 @@ def upgrade() -> None:
         sa.CheckConstraint("held >= 0", name=op.f("ck_concurrency_slots_held")),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_concurrency_slots")),
     )
+    op.create_table(
+        "rate_limit_windows",
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("starts", postgresql.ARRAY(sa.DateTime(timezone=True)), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_windows")),
+    )
     op.execute(_FUNCTION)
     op.execute(_TRIGGER)
 
@@ -67,6 +75,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER tr_workflow_executions_release_slot ON workflow_executions")
     op.execute("DROP FUNCTION durable_release_concurrency_slot()")
+    op.drop_table("rate_limit_windows")
     op.drop_table("concurrency_slots")
     op.drop_index("ix_workflow_executions_slot_queue", table_name="workflow_executions")
     op.drop_column("workflow_executions", "slot_queued")

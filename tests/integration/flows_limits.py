@@ -1,10 +1,10 @@
-"""Workflows for the flow-control tests (concurrency limits)."""
+"""Workflows for the flow-control tests (concurrency and rate limits)."""
 
 from __future__ import annotations
 
 import time
 
-from durable_celery import Concurrency, StepContext, Workflow, step
+from durable_celery import Concurrency, RateLimit, StepContext, Workflow, step
 
 
 class PerTenant(Workflow):
@@ -48,3 +48,17 @@ class Unlimited(Workflow):
     @step
     def second(ctx: StepContext) -> int:
         return 2
+
+
+class CallsApi(Workflow):
+    """Its second step may start at most 20 times a second per API."""
+
+    name = "tests.limits.calls_api"
+
+    @step
+    def prepare(ctx: StepContext) -> str:
+        return str(ctx.input["api"])
+
+    @step(rate_limit=RateLimit("20/s", key=lambda ctx: ctx.input["api"]))
+    def call(ctx: StepContext) -> str:
+        return str(ctx.results["prepare"])

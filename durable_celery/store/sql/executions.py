@@ -276,6 +276,37 @@ RELEASE = text(
 """Hand the execution over at a step boundary: pending and due now, for the wake-up sent
 right after; its current step has not started. Fenced like every write of a claim."""
 
+DEFER = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        SET status = 'pending',
+            run_at = now() + make_interval(secs => :delay_seconds),
+            dispatched_at = NULL,
+            -- The step has not started: the next claim adds the attempt taken back here.
+            step_attempt = step_attempt - 1,
+            lock_token = NULL,
+            locked_by = NULL,
+            heartbeat_at = NULL,
+            updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id, concurrency_key
+    ),
+    """
+    + HAND_OVER_SLOT
+    + """
+    SELECT fenced.id,"""
+    + NEXT_IN_KEY_COLUMNS
+    + """
+    FROM fenced
+    """
+)
+"""Release the claim before the current step starts, onto a durable timer (a step over
+its rate limit waits for the next free start): pending and due after `delay_seconds`,
+woken by the poller; no worker is held meanwhile. A limited execution hands its
+concurrency slot over while it waits (HAND_OVER_SLOT). Fenced like every write of a
+claim."""
+
 SUSPEND = text(
     """
     WITH fenced AS (
