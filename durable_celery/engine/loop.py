@@ -97,7 +97,7 @@ class ExecutionRun:
             return self.record.end(ExecutionStatus.TIMED_OUT, deadline_record())
         if claim.step_runs:
             self._load_history()
-        elif claim.attempt == 1:
+        elif claim.first_claim:
             signals.execution_started.send(
                 sender=claim.workflow, execution_id=claim.id, workflow=claim.workflow
             )

@@ -56,6 +56,9 @@ class ClaimedExecution:
     cancel_requested: bool
     schedule_key: str | None = None
     scheduled_at: datetime | None = None
+    # The execution's first claim ever (a claim after a wait or a rate limit's timer that
+    # came before the first step completed is not).
+    first_claim: bool = False
 
     @property
     def id(self) -> str:
@@ -97,6 +100,7 @@ def claim(conn: Connection, execution_id: str, worker: str) -> ClaimedExecution 
         cancel_requested=row.cancel_requested_at is not None,
         schedule_key=row.schedule_key,
         scheduled_at=row.scheduled_at,
+        first_claim=bool(row.first_claim),
     )
 
 

@@ -62,3 +62,13 @@ class CallsApi(Workflow):
     @step(rate_limit=RateLimit("20/s", key=lambda ctx: ctx.input["api"]))
     def call(ctx: StepContext) -> str:
         return str(ctx.results["prepare"])
+
+
+class RateLimitedFirst(Workflow):
+    """Its first step may start once an hour per key."""
+
+    name = "tests.limits.rate_limited_first"
+
+    @step(rate_limit=RateLimit("1/h", key=lambda ctx: ctx.input["key"]))
+    def only(ctx: StepContext) -> str:
+        return str(ctx.input["key"])

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from durable_celery import signals
+from durable_celery.engine import run_execution
 from durable_celery.testing import WorkerProcess, wait_until
 from tests.integration.conftest import ROOT
-from tests.integration.flows_limits import CallsApi
+from tests.integration.flows_limits import CallsApi, RateLimitedFirst
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -71,3 +73,35 @@ def test_a_keyed_rate_limit_holds_under_load_and_spares_other_keys(runtime, work
     # The quiet key's 20 starts fit its own window: they wait for no timer.
     assert quiet_seconds < 3, quiet_seconds
     assert _busiest_second(_call_starts(db, spared)) == 20
+
+
+def test_a_refused_step_waits_on_a_durable_timer_and_the_execution_starts_once(runtime, db):
+    key = uuid.uuid4().hex
+    heard: list[str] = []
+
+    def started(sender: Any, execution_id: str, **_: Any) -> None:
+        heard.append(execution_id)
+
+    signals.execution_started.connect(started)
+    try:
+        first = RateLimitedFirst.start_durable({"key": key}, queue="nobody-listens")
+        assert run_execution(runtime, first.id) == "completed"
+        second = RateLimitedFirst.start_durable({"key": key}, queue="nobody-listens")
+        assert run_execution(runtime, second.id) == "pending"
+        timer = "SELECT status, run_at - now() AS wait, lock_token FROM workflow_executions"
+        row = db.execute(text(f"{timer} WHERE id = :id"), {"id": second.id}).one()
+        db.rollback()
+        # Refused, not failed: pending on a timer for when the hour's start frees up, with
+        # no claim held and no step recorded.
+        assert row.status == "pending" and row.lock_token is None
+        assert 3590 < row.wait.total_seconds() <= 3600
+        assert second.execution().steps == ()
+        # Due again (made due by hand here): refused again, and still started only once.
+        db.execute(
+            text("UPDATE workflow_executions SET run_at = now() WHERE id = :id"), {"id": second.id}
+        )
+        db.commit()
+        assert run_execution(runtime, second.id) == "pending"
+    finally:
+        signals.execution_started.disconnect(started)
+    assert heard == [first.id, second.id]

@@ -34,7 +34,9 @@ CLAIM_SET = """status = 'running',
 CLAIMED_COLUMNS = """e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
               e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
               e.fanout_seq, e.fanout_failed, e.compensations, e.error,
-              e.cancel_requested_at, e.schedule_key, e.scheduled_at"""
+              e.cancel_requested_at, e.schedule_key, e.scheduled_at,
+              -- The claim that set started_at: the first ever (now() is this statement's).
+              e.started_at = now() AS first_claim"""
 
 # The CTE that hands the slot a limited execution (`fenced`, which must return
 # `concurrency_key`) gives back to the next execution queued for its key, in order
