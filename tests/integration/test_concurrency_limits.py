@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -18,7 +19,10 @@ from sqlalchemy import text
 from durable_celery import engine
 from durable_celery.config import Settings
 from durable_celery.runtime import Runtime, bundled_app
-from durable_celery.store.connections import dispose_engines
+from durable_celery.states import ExecutionStatus, StepStatus, Suspension
+from durable_celery.store import executions
+from durable_celery.store.connections import autocommit, dispose_engines
+from durable_celery.store.executions import Finish, RetryAfter, StepRun
 from durable_celery.testing import WorkerProcess, wait_until
 from tests.integration.conftest import (
     BROKER_DB,
@@ -219,3 +223,45 @@ def test_a_limit_costs_one_statement_per_claim(private_runtime):
     limited = _statements_to_run(private_runtime, PerTenant, {"tenant": "alone"})
     print(f"statements per two-step execution: unlimited {unlimited}, limited {limited}")
     assert limited == unlimited + 1
+
+
+def test_a_freed_slot_goes_to_the_next_queued_execution_in_the_same_statement(
+    private_runtime,
+):
+    """Each statement that gives a slot back (a wait, the end, a retry timer) returns the
+    wake-up of the next execution queued for the key: highest priority first, then FIFO."""
+    rt = private_runtime
+    tenant = uuid.uuid4().hex
+
+    def start(priority: int = 0) -> str:
+        new = rt.new_execution(
+            PerTenant, {"tenant": tenant}, queue="limits-nobody", priority=priority
+        )
+        return rt.start(new)
+
+    holders = [start() for _ in range(3)]
+    low, high, later = start(), start(priority=5), start()
+    run = StepRun("first", 1, 1, StepStatus.COMPLETED, datetime.now(UTC), 1.0, "test", "1")
+    with autocommit(rt.database) as conn:
+        claims = [executions.claim(conn, holder, "test") for holder in holders]
+        assert all(claims)
+        assert [executions.claim(conn, waiting, "test") for waiting in (low, high, later)] == [
+            None
+        ] * 3
+        queued = "SELECT count(*) FROM workflow_executions WHERE slot_queued AND id = ANY(:ids)"
+        assert conn.execute(text(queued), {"ids": [low, high, later]}).scalar() == 3
+
+        def handed(wakeups: list[Any]) -> list[str]:
+            return [wakeup.id for wakeup in wakeups]
+
+        first, second, third = (claim.fence for claim in claims if claim is not None)
+        assert handed(executions.suspend(conn, first, Suspension.SLEEP, None).wakeups) == [high]
+        finish = Finish(ExecutionStatus.COMPLETED, None, "1", None)
+        assert handed(executions.checkpoint(conn, second, run, finish).wakeups) == [low]
+        retry = RetryAfter(60.0, "{}", None)
+        assert handed(executions.checkpoint(conn, third, run, retry).wakeups) == [later]
+        assert conn.execute(text(queued), {"ids": [low, high, later]}).scalar() == 0
+        # The three slots are free: the executions they were handed to take them.
+        assert all(executions.claim(conn, woken, "test") for woken in (high, low, later))
+        slots = "SELECT held FROM concurrency_slots WHERE key = :key"
+        assert conn.execute(text(slots), {"key": f"{PerTenant.name}/{tenant}"}).scalar() == 3
