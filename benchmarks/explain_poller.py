@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from durable_celery.config import Settings
 from durable_celery.store.migrate import upgrade
-from durable_celery.store.sql import executions, sweeps
+from durable_celery.store.sql import concurrency, executions, sweeps
 
 FILL_FINISHED = text(
     """
@@ -86,6 +86,14 @@ HOT_QUERIES = {
     "claim one execution (CLAIM)": (
         executions.CLAIM.text,
         {"id": str(uuid.uuid4()), "worker": "explain"},
+    ),
+    "claim one limited execution (CLAIM_LIMITED)": (
+        concurrency.CLAIM_LIMITED.text,
+        {"id": str(uuid.uuid4()), "worker": "explain"},
+    ),
+    "poller: queued for a concurrency slot (DISPATCH_SLOT_QUEUED)": (
+        concurrency.DISPATCH_SLOT_QUEUED.text,
+        {"batch_size": 500},
     ),
 }
 

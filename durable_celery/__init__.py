@@ -9,6 +9,8 @@ Public API, grouped:
   ExecutionHandle, Execution, StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
 - signals: send_event, publish_event, provide_input, list_pending_inputs,
   list_pending_events, PendingInput, PendingEvent
+- flow control: Concurrency (declared as a workflow's `concurrency`), RateLimit (a
+  `@step(rate_limit=...)`)
 - schedules: Cron, Every (declared as a workflow's `schedule`), schedule, list_schedules,
   get_schedule, pause_schedule / resume_schedule (alias disable_schedule /
   enable_schedule), trigger_schedule, delete_schedule, Schedule
@@ -62,6 +64,7 @@ from durable_celery.dsl import (
     step,
     task_step,
 )
+from durable_celery.dsl.flow import Concurrency, RateLimit
 from durable_celery.dsl.schedules import Cron, Every
 from durable_celery.errors import (
     ChildWorkflowFailed,
@@ -105,6 +108,7 @@ from durable_celery.tasks import install
 __all__ = [
     "END",
     "ChildWorkflowFailed",
+    "Concurrency",
     "ConfigurationError",
     "Cron",
     "DecisionError",
@@ -126,6 +130,7 @@ __all__ = [
     "PayloadTooLarge",
     "PendingEvent",
     "PendingInput",
+    "RateLimit",
     "RecordingFailed",
     "ResultTimeout",
     "Retry",

@@ -5,6 +5,7 @@
 """
 
 from durable_celery.dsl.context import NO_VALUE, ChildService, StepContext, WaitService
+from durable_celery.dsl.flow import Concurrency, KeyContext, RateLimit
 from durable_celery.dsl.retry import NO_RETRY, Retry
 from durable_celery.dsl.routing import END, BranchLayout
 from durable_celery.dsl.steps import (
@@ -34,7 +35,10 @@ __all__ = [
     "NO_VALUE",
     "BranchLayout",
     "ChildService",
+    "Concurrency",
     "ExecutionRef",
+    "KeyContext",
+    "RateLimit",
     "Retry",
     "Starter",
     "StepContext",

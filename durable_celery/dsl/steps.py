@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar, overload
 
 from durable_celery.checks import check_queue
+from durable_celery.dsl.flow import RateLimit
 from durable_celery.dsl.retry import NO_RETRY, Retry
 from durable_celery.errors import InvalidOption, InvalidPayload, WorkflowDefinitionError
 from durable_celery.time import Duration, to_timedelta
@@ -57,6 +58,8 @@ class StepSpec:
     case_of: tuple[str, str] | None = None
     # parallel(queue={branch: queue}): where each named branch's unit of work goes.
     branch_queues: tuple[tuple[str, str], ...] = ()
+    # RateLimit(...) of a @step: at most N starts per period for one key.
+    rate_limit: Any = None
 
     @property
     def name(self) -> str:
@@ -178,6 +181,10 @@ class StepSpec:
                 check_queue(spec.queue)
             except InvalidOption as exc:
                 raise fail(str(exc)) from None
+        if spec.rate_limit is not None and not isinstance(spec.rate_limit, RateLimit):
+            raise fail(
+                f"rate_limit must be a RateLimit('N/s|m|h', key=...), got {spec.rate_limit!r}"
+            )
         if spec.compensate is not None and not isinstance(spec.compensate, str):
             raise fail(f"compensate must be the name of a step, got {spec.compensate!r}")
         if spec.is_fanout:
@@ -261,6 +268,8 @@ def step(
     timeout: Duration | None = ...,
     queue: str | None = ...,
     compensate: str | None = ...,
+    concurrency: Any = ...,
+    rate_limit: RateLimit | None = ...,
 ) -> Callable[[F], StepSpec]: ...
 def step(
     fn: Callable[..., Any] | None = None,
@@ -269,11 +278,20 @@ def step(
     timeout: Duration | None = None,
     queue: str | None = None,
     compensate: str | None = None,
+    concurrency: Any = None,
+    rate_limit: RateLimit | None = None,
 ) -> StepSpec | Callable[[Callable[..., Any]], StepSpec]:
     """Declare a step. Steps run in the order they appear in the class body."""
+    if concurrency is not None:
+        raise WorkflowDefinitionError(
+            "@step(concurrency=...) is not supported yet: declare the limit on the workflow "
+            "(class attribute concurrency = Concurrency(limit=..., key=...))"
+        )
 
     def wrap(function: Callable[..., Any]) -> StepSpec:
-        return StepSpec(function, StepKind.STEP, retry, timeout, queue, compensate)
+        return StepSpec(
+            function, StepKind.STEP, retry, timeout, queue, compensate, rate_limit=rate_limit
+        )
 
     return wrap(fn) if fn is not None else wrap
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from durable_celery.checks import check_queue
+from durable_celery.dsl.flow import Concurrency
 from durable_celery.dsl.routing import BranchLayout, layout_branches, literal_targets
 from durable_celery.dsl.schedules import ScheduleSpec, declared_schedules
 from durable_celery.dsl.steps import StepKind, StepSpec
@@ -22,7 +23,7 @@ from durable_celery.time import Duration, to_timedelta
 
 DEFAULT_MAX_STEP_RUNS = 10_000
 # Class attributes that configure a workflow: no step may take their names.
-_OPTIONS = ("name", "queue", "timeout", "max_step_runs", "version", "schedule")
+_OPTIONS = ("name", "queue", "timeout", "max_step_runs", "version", "schedule", "concurrency")
 
 
 class ExecutionRef(Protocol):
@@ -100,6 +101,8 @@ class Workflow:
     version: ClassVar[str | int | None] = None
     # Cron(...), Every(...) or a list of them: started by the poller at each fire time.
     schedule: ClassVar[Any] = None
+    # Concurrency(limit, key=...): at most `limit` executions with one key run at once.
+    concurrency: ClassVar[Concurrency | None] = None
 
     __steps__: ClassVar[tuple[StepSpec, ...]] = ()
     __step_index__: ClassVar[dict[str, int]] = {}
@@ -145,6 +148,11 @@ class Workflow:
             isinstance(version, bool) or not isinstance(version, (str, int))
         ):
             raise fail(f"version must be a string or an int, got {version!r}")
+        if cls.concurrency is not None and not isinstance(cls.concurrency, Concurrency):
+            raise fail(
+                f"concurrency must be a Concurrency(limit=..., key=...), "
+                f"got {type(cls.concurrency).__name__}"
+            )
         runs = cls.max_step_runs
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
             raise fail(f"max_step_runs must be an int >= 1, got {runs!r}")
@@ -216,6 +224,14 @@ class Workflow:
     def route_name(cls) -> str:
         """The name the app's task_routes see for this workflow's wake-ups."""
         return f"durable:{cls.name}"
+
+    @classmethod
+    def concurrency_slot(cls, input: Mapping[str, Any]) -> tuple[str, int] | None:
+        """The concurrency key of an execution started with `input`, and its limit; None
+        for a workflow without a limit."""
+        if cls.concurrency is None:
+            return None
+        return cls.concurrency.slot_key(cls.name, input), cls.concurrency.limit
 
     @classmethod
     def timeout_delta(cls) -> timedelta | None:

@@ -115,6 +115,7 @@ class Recorder:
 
     def suspend(self, reason: Suspension, wake_at: datetime | None) -> ExecutionStatus:
         suspended = executions.suspend(self.conn, self.claim.fence, reason, wake_at)
+        self.runtime.publish(suspended.wakeups)
         if suspended.cancel_requested:
             return self.end(
                 ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
@@ -125,6 +126,11 @@ class Recorder:
                 [Wakeup(self.claim.id, self.claim.queue, label=self.claim.workflow)]
             )
         return suspended.status
+
+    def defer(self, delay_seconds: float) -> ExecutionStatus:
+        """Release the claim before the current step starts, onto a durable timer."""
+        self.runtime.publish(executions.defer(self.conn, self.claim.fence, delay_seconds))
+        return ExecutionStatus.PENDING
 
     def hand_over(self) -> ExecutionStatus:
         """Release the claim at a step boundary and wake a fresh task for the execution."""

@@ -94,7 +94,7 @@ def _poll(runtime: Runtime) -> int:
     batch = settings.poll_batch_size
     poll = _Poll(runtime)
     drain(
-        [poll.deadlines, poll.due, poll.due_items, poll.expired_events],
+        [poll.deadlines, poll.due, poll.due_items, poll.slot_queued, poll.expired_events],
         batch,
         time.monotonic() + poll_budget(settings.poll_interval, settings.dispatch_grace),
     )
@@ -146,6 +146,12 @@ class _Poll:
         with transaction(self.runtime.database) as conn:
             due = sweeps.dispatch_due_items(conn, self.grace, self.backoff, self.batch)
         return self._dispatched(due)
+
+    def slot_queued(self) -> int:
+        with transaction(self.runtime.database) as conn:
+            woken = sweeps.dispatch_slot_queued(conn, self.batch)
+        self._publish(woken)
+        return len(woken)
 
     def expired_events(self) -> int:
         with transaction(self.runtime.database) as conn:

@@ -17,6 +17,7 @@ from durable_celery.errors import LockLost
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
 from durable_celery.store.connections import execute_hot
 from durable_celery.store.records import Wakeup
+from durable_celery.store.sql import concurrency as concurrency_sql
 from durable_celery.store.sql import executions as sql
 
 
@@ -55,6 +56,9 @@ class ClaimedExecution:
     cancel_requested: bool
     schedule_key: str | None = None
     scheduled_at: datetime | None = None
+    # The execution's first claim ever (a claim after a wait or a rate limit's timer that
+    # came before the first step completed is not).
+    first_claim: bool = False
 
     @property
     def id(self) -> str:
@@ -67,8 +71,14 @@ class ClaimedExecution:
 
 def claim(conn: Connection, execution_id: str, worker: str) -> ClaimedExecution | None:
     """Take the claim of one due, pending execution (see CLAIM); None when there is
-    nothing to claim (running, finished, not yet due, unknown)."""
-    row = execute_hot(conn, sql.CLAIM, {"id": execution_id, "worker": worker})
+    nothing to claim (running, finished, not yet due, unknown, or no free slot of its
+    concurrency key: then it is queued for one, see CLAIM_LIMITED)."""
+    params = {"id": execution_id, "worker": worker}
+    row = execute_hot(conn, sql.CLAIM, params)
+    if row is None:
+        # CLAIM leaves executions with a concurrency key alone: this one statement more
+        # is all that a limit costs a claim.
+        row = execute_hot(conn, concurrency_sql.CLAIM_LIMITED, params)
     conn.commit()
     if row is None:
         return None
@@ -90,6 +100,7 @@ def claim(conn: Connection, execution_id: str, worker: str) -> ClaimedExecution 
         cancel_requested=row.cancel_requested_at is not None,
         schedule_key=row.schedule_key,
         scheduled_at=row.scheduled_at,
+        first_claim=bool(row.first_claim),
     )
 
 
@@ -160,7 +171,9 @@ class RetryAfter:
 @dataclass(frozen=True)
 class Checkpoint:
     cancel_requested: bool  # a cancel waits at this step boundary
-    wakeups: list[Wakeup]  # a parent that waited on this execution (Finish)
+    # A parent that waited on this execution (Finish); the next execution queued for the
+    # concurrency slot this one gave back (Finish, RetryAfter).
+    wakeups: list[Wakeup]
     # How the execution ended (Finish): the status asked for, or cancelled when a cancel
     # arrived during the last step.
     ended: ExecutionStatus | None = None
@@ -188,7 +201,7 @@ def checkpoint(
             compensations=_json_list(move.compensations),
         )
         row = _fenced(execute_hot(conn, sql.RETRY_LATER, params), fence)
-        return Checkpoint(row.cancel_requested_at is not None, [])
+        return Checkpoint(row.cancel_requested_at is not None, _next_in_key(row))
     params.update(
         status=move.status,
         context=move.context,
@@ -196,7 +209,7 @@ def checkpoint(
         execution_error=move.error,
     )
     row = _fenced(execute_hot(conn, sql.FINISH, params), fence)
-    return Checkpoint(False, _parent_wakeup(row), ExecutionStatus(row.status))
+    return Checkpoint(False, _parent_wakeup(row) + _next_in_key(row), ExecutionStatus(row.status))
 
 
 def fail_without_step(conn: Connection, fence: Fence, error: str) -> list[Wakeup]:
@@ -213,10 +226,18 @@ def release(conn: Connection, fence: Fence) -> None:
     _fenced(conn.execute(sql.RELEASE, fence.params()).first(), fence)
 
 
+def defer(conn: Connection, fence: Fence, delay_seconds: float) -> list[Wakeup]:
+    """Release the claim before the current step starts, due again after `delay_seconds`
+    (see DEFER); returns the wake-up of the execution its concurrency slot went to."""
+    row = execute_hot(conn, sql.DEFER, {**fence.params(), "delay_seconds": delay_seconds})
+    return _next_in_key(_fenced(row, fence))
+
+
 @dataclass(frozen=True)
 class Suspended:
     status: ExecutionStatus  # waiting; or pending, when what it waits for came meanwhile
     cancel_requested: bool
+    wakeups: list[Wakeup]  # the next execution queued for the slot it gave back
 
 
 def suspend(
@@ -227,7 +248,9 @@ def suspend(
         sql.SUSPEND, {**fence.params(), "suspended_on": reason, "wake_at": wake_at}
     ).first()
     row = _fenced(row, fence)
-    return Suspended(ExecutionStatus(row.status), row.cancel_requested_at is not None)
+    return Suspended(
+        ExecutionStatus(row.status), row.cancel_requested_at is not None, _next_in_key(row)
+    )
 
 
 def _step_params(run: StepRun) -> dict[str, Any]:
@@ -255,6 +278,12 @@ def _parent_wakeup(row: Any) -> list[Wakeup]:
     if row.parent_id is None:
         return []
     return [Wakeup(str(row.parent_id), row.parent_queue, label=row.parent_workflow)]
+
+
+def _next_in_key(row: Any) -> list[Wakeup]:
+    if row.next_id is None:
+        return []
+    return [Wakeup(str(row.next_id), row.next_queue, label=row.next_workflow)]
 
 
 def _json_list(values: list[str] | None) -> str | None:

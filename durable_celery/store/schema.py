@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -25,9 +26,10 @@ from sqlalchemy import (
     Table,
     Text,
     TextClause,
+    event,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from durable_celery.states import (
     STORED_EXECUTION_STATUSES,
@@ -122,6 +124,11 @@ workflow_executions = Table(
     Column("scheduled_at", DateTime(timezone=True)),
     # Started with debounce: later starts with this key join it until a worker claims it.
     Column("debounce_key", Text),
+    # Workflow-level Concurrency: the key (computed at start) and its limit; queued: it
+    # found no free slot and waits for a holder's hand-over (not re-sent by the poller).
+    Column("concurrency_key", Text),
+    Column("concurrency_limit", Integer),
+    Column("slot_queued", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint(_one_of("status", STORED_EXECUTION_STATUSES), name="status"),
     Index(
         "ix_workflow_executions_due",
@@ -172,10 +179,69 @@ workflow_executions = Table(
         "completed_at",
         postgresql_where=text("completed_at IS NOT NULL"),
     ),
+    Index(
+        "ix_workflow_executions_slot_queue",
+        "concurrency_key",
+        text("priority DESC"),
+        "run_at",
+        "created_at",
+        postgresql_where=text("status = 'pending' AND slot_queued"),
+    ),
     Index("ix_workflow_executions_workflow_created", "workflow", "created_at"),
     Index("ix_workflow_executions_status_created", "status", "created_at"),
     # Free space in each page lets the per-step checkpoint be a HOT update.
     postgresql_with={"fillfactor": 70},
+)
+
+# One row per concurrency key ever used: how many of its executions are running
+# (`held`) and the limit the latest claim declared.
+concurrency_slots = Table(
+    "concurrency_slots",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("held", Integer, nullable=False),
+    Column("slot_limit", Integer, nullable=False),
+    CheckConstraint("held >= 0", name="held"),
+)
+
+# One row per rate-limit key: the start times within its period (a sliding window).
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("starts", ARRAY(DateTime(timezone=True)), nullable=False),
+)
+
+# The trigger that gives a concurrency slot back (DDL, so it lives with the tables; the
+# migration creates the same function and trigger).
+RELEASE_SLOT_FUNCTION = """
+CREATE OR REPLACE FUNCTION durable_release_concurrency_slot() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE concurrency_slots SET held = held - 1
+    WHERE key = OLD.concurrency_key AND held > 0;
+    RETURN NULL;
+END
+$$
+"""
+"""Give back the slot of a limited execution that leaves `running`, in the statement
+that moves it (an AFTER ROW trigger runs inside it): locks the key's row until commit,
+after the execution row, the same order as CLAIM_LIMITED."""
+
+RELEASE_SLOT_TRIGGER = """
+CREATE TRIGGER tr_workflow_executions_release_slot
+AFTER UPDATE OF status ON workflow_executions
+FOR EACH ROW
+WHEN (OLD.status = 'running' AND NEW.status <> 'running' AND OLD.concurrency_key IS NOT NULL)
+EXECUTE FUNCTION durable_release_concurrency_slot()
+"""
+"""Fires only for limited executions leaving `running`; the checkpoint of a step
+(ADVANCE) does not set `status`, so it never fires on the per-step hot path."""
+
+event.listen(
+    workflow_executions,
+    "after_create",
+    DDL(RELEASE_SLOT_FUNCTION + ";\n" + RELEASE_SLOT_TRIGGER),  # type: ignore[no-untyped-call]
 )
 
 step_executions = Table(

@@ -47,6 +47,8 @@ class StartsAs(Protocol):
 
     def timeout_delta(self) -> timedelta | None: ...
 
+    def concurrency_slot(self, input: Mapping[str, Any]) -> tuple[str, int] | None: ...
+
 
 @dataclass(frozen=True)
 class NewExecution:
@@ -70,6 +72,9 @@ class NewExecution:
     # Debounced (see Debounce.of): starts with this key collapse into one pending execution.
     debounce_key: str | None = None
     debounce_max_seconds: float | None = None
+    # Workflow-level Concurrency: the key (computed here, at start) and its limit.
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
     @classmethod
     def of(
@@ -116,6 +121,7 @@ class NewExecution:
         if debounced is not None:
             # Due one window after the (last) start; the poller wakes it, never the start.
             delay_seconds = debounced.seconds
+        slot = workflow.concurrency_slot(input)
         return cls(
             id=new_id(),
             workflow=workflow.name,
@@ -131,6 +137,8 @@ class NewExecution:
             wake_parent=wake_parent,
             schedule_key=schedule_key,
             scheduled_at=scheduled_at,
+            concurrency_key=None if slot is None else slot[0],
+            concurrency_limit=None if slot is None else slot[1],
             dispatch_now=run_at <= datetime.now(UTC) if run_at is not None else delay_seconds == 0,
             debounce_key=None if debounced is None else debounced.key,
             debounce_max_seconds=None if debounced is None else debounced.max_seconds,
@@ -258,6 +266,8 @@ def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
         "scheduled_at": new.scheduled_at,
         "debounce_key": new.debounce_key,
         "debounce_max_seconds": new.debounce_max_seconds,
+        "concurrency_key": new.concurrency_key,
+        "concurrency_limit": new.concurrency_limit,
     }
 
 
@@ -289,6 +299,7 @@ def _start_chunk(
             for index, new in enumerate(news)
         ],
         keys=[new.idempotency_key for new in news],
+        concurrency_keys=[new.concurrency_key for new in news],
     )
     inserted = {str(row.id) for row in executor.execute(sql.START_MANY, params)}
     existing: dict[str, str] = {}

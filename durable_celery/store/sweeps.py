@@ -14,6 +14,7 @@ from durable_celery.errors import deadline_record
 from durable_celery.states import ExecutionStatus, WakeTarget
 from durable_celery.store.control import stop_executions
 from durable_celery.store.records import Wakeup
+from durable_celery.store.sql import concurrency as concurrency_sql
 from durable_celery.store.sql import sweeps as sql
 
 _HEARTBEATS = {WakeTarget.EXECUTION: sql.HEARTBEAT_EXECUTIONS, WakeTarget.ITEM: sql.HEARTBEAT_ITEMS}
@@ -49,6 +50,13 @@ def dispatch_due(
         Dispatched(Wakeup(str(row.id), row.queue, label=row.workflow), row.resends)
         for row in by_priority
     ]
+
+
+def dispatch_slot_queued(conn: Connection, batch_size: int) -> list[Wakeup]:
+    """Wake executions queued for a concurrency slot that is free and that no holder
+    handed over (see DISPATCH_SLOT_QUEUED)."""
+    rows = conn.execute(concurrency_sql.DISPATCH_SLOT_QUEUED, {"batch_size": batch_size})
+    return [Wakeup(str(row.id), row.queue, label=row.workflow) for row in rows]
 
 
 def dispatch_due_items(

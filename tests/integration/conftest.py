@@ -46,6 +46,7 @@ os.environ.update(
                 "flows_queries",
                 "flows_schedules",
                 "flows_debounce",
+                "flows_limits",
             )
         )
         + ",workflows.examples",

@@ -14,6 +14,10 @@ EXPECTED_INDEX = {
     "poller: expired deadlines (EXPIRED_DEADLINES)": "ix_workflow_executions_deadline",
     "poller: due items (DISPATCH_DUE_ITEMS)": "ix_step_items_due",
     "claim one execution (CLAIM)": "pk_workflow_executions",
+    "claim one limited execution (CLAIM_LIMITED)": "pk_workflow_executions",
+    "poller: queued for a concurrency slot (DISPATCH_SLOT_QUEUED)": (
+        "ix_workflow_executions_slot_queue"
+    ),
 }
 
 

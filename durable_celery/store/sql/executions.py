@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from durable_celery.store.sql.fragments import wake
+from durable_celery.store.sql.fragments import (
+    CLAIM_SET,
+    CLAIMED_COLUMNS,
+    HAND_OVER_SLOT,
+    NEXT_IN_KEY_COLUMNS,
+    wake,
+)
 
 START = text(
     """
     INSERT INTO workflow_executions
         (id, workflow, status, queue, priority, input, current_step, run_at,
          dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent,
-         schedule_key, scheduled_at)
+         schedule_key, scheduled_at, concurrency_key, concurrency_limit)
     VALUES
         (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
          CASE WHEN :dispatch_now THEN now() END,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
              + make_interval(secs => :timeout_seconds),
-         :idempotency_key, :parent_id, :wake_parent, :schedule_key, :scheduled_at)
+         :idempotency_key, :parent_id, :wake_parent, :schedule_key, :scheduled_at,
+         :concurrency_key, :concurrency_limit)
     ON CONFLICT (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
     """
@@ -33,17 +40,21 @@ START_DEBOUNCED = text(
     """
     INSERT INTO workflow_executions
         (id, workflow, status, queue, priority, input, current_step, run_at,
-         deadline_at, parent_id, wake_parent, debounce_key)
+         deadline_at, parent_id, wake_parent, debounce_key, concurrency_key,
+         concurrency_limit)
     VALUES
         (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
          now() + make_interval(secs => :delay_seconds),
          now() + make_interval(secs => :delay_seconds)
              + make_interval(secs => :timeout_seconds),
-         :parent_id, :wake_parent, :debounce_key)
+         :parent_id, :wake_parent, :debounce_key, :concurrency_key, :concurrency_limit)
     ON CONFLICT (workflow, debounce_key)
         WHERE debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL
     DO UPDATE SET
         input = EXCLUDED.input,
+        -- Computed from the input at start: the last input's concurrency key wins too.
+        concurrency_key = EXCLUDED.concurrency_key,
+        concurrency_limit = EXCLUDED.concurrency_limit,
         run_at = least(EXCLUDED.run_at, """
     + _DEBOUNCE_CAP
     + """),
@@ -75,15 +86,16 @@ START_MANY = text(
     """
     INSERT INTO workflow_executions
         (id, workflow, status, queue, priority, input, current_step, run_at,
-         dispatched_at, deadline_at, idempotency_key)
+         dispatched_at, deadline_at, idempotency_key, concurrency_key, concurrency_limit)
     SELECT new.id, :workflow, 'pending', :queue, :priority, CAST(new.input AS jsonb),
            :first_step, coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
            CASE WHEN :dispatch_now THEN now() END,
            coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
                + make_interval(secs => :timeout_seconds),
-           new.key
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:inputs AS text[]), CAST(:keys AS text[]))
-        WITH ORDINALITY AS new(id, input, key, position)
+           new.key, new.concurrency_key, :concurrency_limit
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:inputs AS text[]), CAST(:keys AS text[]),
+                CAST(:concurrency_keys AS text[]))
+        WITH ORDINALITY AS new(id, input, key, concurrency_key, position)
     ORDER BY new.position
     ON CONFLICT (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
@@ -114,26 +126,16 @@ share the tables (Django's connection and the durable-celery engine, say)."""
 CLAIM = text(
     """
     UPDATE workflow_executions AS e
-    SET status = 'running',
-        lock_token = gen_random_uuid(),
-        locked_by = :worker,
-        locked_at = now(),
-        heartbeat_at = now(),
-        started_at = coalesce(e.started_at, now()),
-        step_attempt = e.step_attempt + 1,
-        step_started_at = now(),
-        wake_requested = false,
-        resends = 0,
-        updated_at = now()
+    SET """
+    + CLAIM_SET
+    + """
     -- `IS TRUE` keeps the planner on the primary key: with stale statistics that count
     -- almost no pending rows (100,000 timers just came due), a bare `status = 'pending'`
     -- made it scan every pending row through ix_workflow_executions_status_created.
     WHERE e.id = :id AND (e.status = 'pending') IS TRUE AND e.run_at <= now()
-    RETURNING e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
-              e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
-              e.fanout_seq, e.fanout_failed, e.compensations, e.error,
-              e.cancel_requested_at, e.schedule_key, e.scheduled_at
-    """
+      AND e.concurrency_key IS NULL
+    RETURNING """
+    + CLAIMED_COLUMNS
 )
 """Take the claim of one due, pending execution (by id, from its wake-up) and start the
 next attempt of its current step, with a fresh lock token. A row that is running,
@@ -144,7 +146,8 @@ a claim by id waits for the row's lock and then re-checks the row: every lock on
 execution row is held for one short statement or transaction (another claim, a
 checkpoint, send_event, cancel, a fan-in), and skipping it would drop the wake-up until
 the poller's grace period re-sends it. Two concurrent claims serialise on the row and
-the second finds it running."""
+the second finds it running. An execution with a concurrency key is not claimed here
+but by CLAIM_LIMITED (sql/concurrency.py), which also takes a slot of its key."""
 
 COMPLETED_STEPS = text(
     """
@@ -242,20 +245,23 @@ FINISH = text(
             heartbeat_at = NULL,
             updated_at = now()
         WHERE id = :id AND lock_token = :token
-        RETURNING id, parent_id, wake_parent, status
+        RETURNING id, parent_id, wake_parent, status, concurrency_key
     ),
     """
     + _WAKE_PARENT
+    + ","
+    + HAND_OVER_SLOT
     + _RECORD_STEP
     + """ RETURNING (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
                     (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue,
                     (SELECT woken.workflow FROM woken) AS parent_workflow,
-                    (SELECT fenced.status FROM fenced) AS status
-    """
+                    (SELECT fenced.status FROM fenced) AS status,"""
+    + NEXT_IN_KEY_COLUMNS
 )
 """Record the last step run (completed or failed) and end the execution with `status`,
 releasing the claim, in the same statement. A child started with `run_child` wakes its
-parent in that same statement (or flags it, when the parent is running right now)."""
+parent in that same statement (or flags it, when the parent is running right now); a
+limited execution hands its slot to the next one queued for its key (HAND_OVER_SLOT)."""
 
 FAIL_WITHOUT_STEP = text(
     """
@@ -293,15 +299,18 @@ RETRY_LATER = text(
             heartbeat_at = NULL,
             updated_at = now()
         WHERE id = :id AND lock_token = :token
-        RETURNING id, cancel_requested_at
-    )
+        RETURNING id, cancel_requested_at, concurrency_key
+    ),
     """
+    + HAND_OVER_SLOT
     + _RECORD_STEP
-    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at,"
+    + NEXT_IN_KEY_COLUMNS
 )
 """Record a failed attempt and release the execution onto a durable timer: the poller
 wakes it at run_at. The attempt counter stays, so the claim that retries increments it:
-the attempt budget survives worker crashes and database restarts."""
+the attempt budget survives worker crashes and database restarts. A limited execution
+hands its slot over while it waits (HAND_OVER_SLOT)."""
 
 RELEASE = text(
     """
@@ -317,8 +326,40 @@ RELEASE = text(
 """Hand the execution over at a step boundary: pending and due now, for the wake-up sent
 right after; its current step has not started. Fenced like every write of a claim."""
 
+DEFER = text(
+    """
+    WITH fenced AS (
+        UPDATE workflow_executions
+        SET status = 'pending',
+            run_at = now() + make_interval(secs => :delay_seconds),
+            dispatched_at = NULL,
+            -- The step has not started: the next claim adds the attempt taken back here.
+            step_attempt = step_attempt - 1,
+            lock_token = NULL,
+            locked_by = NULL,
+            heartbeat_at = NULL,
+            updated_at = now()
+        WHERE id = :id AND lock_token = :token
+        RETURNING id, concurrency_key
+    ),
+    """
+    + HAND_OVER_SLOT
+    + """
+    SELECT fenced.id,"""
+    + NEXT_IN_KEY_COLUMNS
+    + """
+    FROM fenced
+    """
+)
+"""Release the claim before the current step starts, onto a durable timer (a step over
+its rate limit waits for the next free start): pending and due after `delay_seconds`,
+woken by the poller; no worker is held meanwhile. A limited execution hands its
+concurrency slot over while it waits (HAND_OVER_SLOT). Fenced like every write of a
+claim."""
+
 SUSPEND = text(
     """
+    WITH fenced AS (
     UPDATE workflow_executions
     SET status = CASE WHEN wake_requested THEN 'pending' ELSE 'waiting' END,
         run_at = CASE WHEN wake_requested THEN now()
@@ -333,9 +374,18 @@ SUSPEND = text(
         heartbeat_at = NULL,
         updated_at = now()
     WHERE id = :id AND lock_token = :token
-    RETURNING status, cancel_requested_at
+    RETURNING status, cancel_requested_at, concurrency_key
+    ),
+    """
+    + HAND_OVER_SLOT
+    + """
+    SELECT fenced.status, fenced.cancel_requested_at,"""
+    + NEXT_IN_KEY_COLUMNS
+    + """
+    FROM fenced
     """
 )
 """Release the claim while the current step waits (a child, and later sleeps and events).
 If what it waits for already happened while it ran (wake_requested), it goes straight
-back to pending instead, so a wake-up can never be lost between check and suspend."""
+back to pending instead, so a wake-up can never be lost between check and suspend. A
+limited execution hands its slot over while it waits (HAND_OVER_SLOT)."""

@@ -32,3 +32,52 @@ def resume(timeout_seconds: str) -> str:
         debounce_key = NULL,
         updated_at = now()
     """
+
+
+# What a claim sets and returns (CLAIM, and CLAIM_LIMITED for executions with a
+# concurrency key).
+CLAIM_SET = """status = 'running',
+        lock_token = gen_random_uuid(),
+        locked_by = :worker,
+        locked_at = now(),
+        heartbeat_at = now(),
+        started_at = coalesce(e.started_at, now()),
+        step_attempt = e.step_attempt + 1,
+        step_started_at = now(),
+        wake_requested = false,
+        resends = 0,
+        updated_at = now()"""
+
+CLAIMED_COLUMNS = """e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
+              e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
+              e.fanout_seq, e.fanout_failed, e.compensations, e.error,
+              e.cancel_requested_at, e.schedule_key, e.scheduled_at,
+              -- The claim that set started_at: the first ever (now() is this statement's).
+              e.started_at = now() AS first_claim"""
+
+# The CTE that hands the slot a limited execution (`fenced`, which must return
+# `concurrency_key`) gives back to the next execution queued for its key, in order
+# (priority, run_at, FIFO): unqueued and marked dispatched here, woken after commit.
+# `fenced.concurrency_key IS NOT NULL` makes it free for unlimited executions. SKIP
+# LOCKED: two holders finishing at once hand their slots to two different executions.
+HAND_OVER_SLOT = """
+    next_in_key AS (
+        UPDATE workflow_executions AS n
+        SET slot_queued = false, dispatched_at = now(), updated_at = now()
+        WHERE n.id = (
+            SELECT q.id FROM fenced, workflow_executions AS q
+            WHERE fenced.concurrency_key IS NOT NULL
+              AND q.concurrency_key = fenced.concurrency_key
+              AND q.status = 'pending' AND q.slot_queued AND q.run_at <= now()
+            ORDER BY q.priority DESC, q.run_at, q.created_at
+            LIMIT 1
+            FOR UPDATE OF q SKIP LOCKED
+        )
+        RETURNING n.id, n.queue, n.workflow
+    )
+"""
+
+NEXT_IN_KEY_COLUMNS = """
+    (SELECT next_in_key.id FROM next_in_key) AS next_id,
+    (SELECT next_in_key.queue FROM next_in_key) AS next_queue,
+    (SELECT next_in_key.workflow FROM next_in_key) AS next_workflow"""

@@ -41,6 +41,8 @@ DISPATCH_DUE = text(
     due AS MATERIALIZED (
         SELECT id FROM workflow_executions AS e
         WHERE status IN ('pending', 'waiting') AND run_at <= now()
+          -- Queued for a concurrency slot: woken by a holder's hand-over, not re-sent.
+          AND NOT slot_queued
     """
     + _UNCLAIMED_FOR_LONG
     + """
