@@ -9,6 +9,9 @@ For each number of worker processes P (one `celery worker -c P` subprocess, pref
 - durable-celery: N workflows of K no-op steps started with one `start_many`;
 - plain Celery chains of K no-op tasks, with a result backend (each link's result
   stored, as when the caller awaits the chain), and without one.
+- durable-celery again with a workflow-level concurrency limit (5 per tenant, one
+  tenant per execution: checked on every claim, never contended), for its cost in
+  steps/s and commits per step.
 
 Rounds alternate the systems so that noise hits all alike; the table shows the median
 round of each. Commits per step are read from pg_stat_database after the workers exit
@@ -41,6 +44,7 @@ DURABLE_QUEUE = f"bench_durable_{RUN}"
 CHAINS = "chains (result backend)"
 CHAINS_BARE = "chains (no backend)"
 DURABLE = "durable-celery"
+LIMITED = "durable-celery (limited)"
 
 
 @dataclass
@@ -108,12 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         for processes in args.processes:
             raw = raw_checkpoint_rate(args.database, processes, args.raw_seconds)
             print(f"{processes} processes: raw checkpoint rate {raw:,.0f} commits/s", flush=True)
-            outcomes: dict[str, list[Outcome]] = {CHAINS: [], CHAINS_BARE: [], DURABLE: []}
+            outcomes: dict[str, list[Outcome]] = {
+                CHAINS: [],
+                CHAINS_BARE: [],
+                DURABLE: [],
+                LIMITED: [],
+            }
             for round_number in range(1, args.rounds + 1):
                 for system, run in (
                     (CHAINS, lambda p: run_plain(args, p, stored=True)),
                     (DURABLE, lambda p: run_durable(args, p)),
                     (CHAINS_BARE, lambda p: run_plain(args, p, stored=False)),
+                    (LIMITED, lambda p: run_durable(args, p, limited=True)),
                 ):
                     outcome = run(processes)
                     outcomes[system].append(outcome)
@@ -139,20 +149,25 @@ def main(argv: list[str] | None = None) -> int:
         "start p50/p95 ms",
         "step gap p50/p95 ms",
         "chain gap p50/p95 ms",
+        "limited steps/s",
+        "limited commits/step",
     ]
     print()
     print(table(headers, rows))
     print(
         "\nraw: the checkpoint statement alone, in a loop, on as many connections as worker "
         "processes.\nchains: plain Celery chains with a result backend (x bare chains: "
-        "without one). Medians of the rounds; latencies are p50 / p95."
+        "without one). limited: the same workflow with a concurrency limit per tenant, one "
+        "tenant per execution (never contended).\nMedians of the rounds; latencies are "
+        "p50 / p95."
     )
     return 0
 
 
 def _row(processes: int, raw: float, median: dict[str, Outcome]) -> list[str]:
     durable, chains, bare = median[DURABLE], median[CHAINS], median[CHAINS_BARE]
-    per_step = durable.commits_per_step
+    limited = median[LIMITED]
+    per_step, limited_per_step = durable.commits_per_step, limited.commits_per_step
     return [
         str(processes),
         f"{raw:,.0f}",
@@ -165,6 +180,8 @@ def _row(processes: int, raw: float, median: dict[str, Outcome]) -> list[str]:
         ms(durable.first_step),
         ms(durable.gaps),
         ms(chains.gaps),
+        f"{limited.steps_per_second:,.0f}",
+        "-" if limited_per_step is None else f"{limited_per_step:.2f}",
     ]
 
 
@@ -267,12 +284,16 @@ def run_plain(args: argparse.Namespace, processes: int, *, stored: bool) -> Outc
     )
 
 
-def run_durable(args: argparse.Namespace, processes: int) -> Outcome:
+def run_durable(args: argparse.Namespace, processes: int, limited: bool = False) -> Outcome:
     from sqlalchemy import text
 
-    from benchmarks.workloads import NoopWorkflow
+    from benchmarks.workloads import LimitedNoopWorkflow, NoopWorkflow
     from durable_celery.runtime import current_runtime
     from durable_celery.store.connections import dispose_engines
+
+    workflow = LimitedNoopWorkflow if limited else NoopWorkflow
+    # One tenant per execution: the limit is checked on every claim, never contended.
+    inputs = [{"tenant": f"{RUN}-{i}"} for i in range(args.workflows)]
 
     runtime = current_runtime()
     engine = runtime.database
@@ -288,20 +309,22 @@ def run_durable(args: argparse.Namespace, processes: int) -> Outcome:
                         "SELECT count(*) FROM workflow_executions WHERE workflow = :w "
                         "AND status = 'completed' AND created_at >= :since"
                     ),
-                    {"w": NoopWorkflow.name, "since": since},
+                    {"w": workflow.name, "since": since},
                 ).scalar_one()
             )
 
     with _worker(args, DURABLE_QUEUE, processes, dict(os.environ)):
         since = _db_now(engine)
-        NoopWorkflow.start_many([{}, {}], queue=DURABLE_QUEUE)
+        workflow.start_many(
+            [{"tenant": f"{RUN}-warm-1"}, {"tenant": f"{RUN}-warm-2"}], queue=DURABLE_QUEUE
+        )
         _wait(lambda: completed() >= 2, 60, "durable warm-up")
         dispose_engines()
         commits_before = _commits(args.database)
         since = _db_now(engine)
         polls = 0
         started = time.perf_counter()
-        NoopWorkflow.start_many([{}] * args.workflows, queue=DURABLE_QUEUE)
+        workflow.start_many(inputs, queue=DURABLE_QUEUE)
         _wait(lambda: completed() >= args.workflows, args.timeout, "durable workflows")
         elapsed = time.perf_counter() - started
     # The workers have exited and our pool is closed, so every backend flushed its stats.
@@ -309,8 +332,10 @@ def run_durable(args: argparse.Namespace, processes: int) -> Outcome:
     time.sleep(0.5)
     # Each poll of ours and the reading of `since` is a transaction too: not the engine's.
     commits = _commits(args.database) - commits_before - polls - 1
-    first, gaps = _durable_latencies(engine, NoopWorkflow.name, since)
-    return Outcome(DURABLE, args.workflows, args.steps, elapsed, first, gaps, commits)
+    first, gaps = _durable_latencies(engine, workflow.name, since)
+    return Outcome(
+        LIMITED if limited else DURABLE, args.workflows, args.steps, elapsed, first, gaps, commits
+    )
 
 
 def _durable_latencies(engine: Any, workflow: str, since: Any) -> tuple[list[float], list[float]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from durable_celery import Retry, StepContext, Workflow, each, step
+from durable_celery import Concurrency, Retry, StepContext, Workflow, each, step
 from durable_celery.celery import app
 
 STEPS = int(os.environ.get("BENCH_STEPS", "10"))
@@ -33,8 +33,13 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(app.conf.broker_url)
 
 
-def make_noop_workflow(steps: int) -> type[Workflow]:
-    body: dict[str, Any] = {"name": f"bench.noop_{steps}", "__module__": __name__}
+def make_noop_workflow(steps: int, limited: bool = False) -> type[Workflow]:
+    """K no-op steps; `limited`: with a concurrency limit per input["tenant"] (5 at once),
+    which the benchmark starts with a tenant per execution: a limit never contended."""
+    name = f"bench.noop_limited_{steps}" if limited else f"bench.noop_{steps}"
+    body: dict[str, Any] = {"name": name, "__module__": __name__}
+    if limited:
+        body["concurrency"] = Concurrency(limit=5, key=lambda ctx: ctx.input["tenant"])
     for index in range(steps):
 
         def noop(ctx: StepContext) -> None:
@@ -46,6 +51,7 @@ def make_noop_workflow(steps: int) -> type[Workflow]:
 
 
 NoopWorkflow = make_noop_workflow(STEPS)
+LimitedNoopWorkflow = make_noop_workflow(STEPS, limited=True)
 
 
 def _plain(previous: list[float], index: int, last: int, chain_number: int) -> list[float]:
