@@ -8,6 +8,8 @@ from durable_celery.store.sql.fragments import (
     CLAIM_SET,
     CLAIMED_COLUMNS,
     HAND_OVER_SLOT,
+    HAND_OVER_STEP_SLOT,
+    NEXT_FOR_STEP_COLUMNS,
     NEXT_IN_KEY_COLUMNS,
     wake,
 )
@@ -190,13 +192,17 @@ ADVANCE = text(
             step_runs = step_runs + 1,
             step_started_at = now(),
             suspended_on = NULL,
+            -- The attempt is over: its step slot (if any) goes back, by trigger.
+            step_slot_key = NULL,
             updated_at = now()
         WHERE id = :id AND lock_token = :token
         RETURNING id, cancel_requested_at
-    )
+    ),
     """
+    + HAND_OVER_STEP_SLOT
     + _RECORD_STEP
-    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at,"
+    + NEXT_FOR_STEP_COLUMNS
 )
 """Checkpoint a completed step and move to the next one, keeping the claim: one
 statement, one transaction. The next step starts inline, with no broker round trip.
@@ -204,7 +210,10 @@ It writes no indexed column, so Postgres can make it a HOT update (the table kee
 free space per page for that): the seven indexes of the table are not touched.
 It returns a pending cancel request, so a cancelled execution stops at this boundary.
 A NULL :context leaves the context as it is (the step changed nothing in it): the
-client neither encodes nor sends it, the server does not parse it."""
+client neither encodes nor sends it, the server does not parse it. A step with a
+concurrency limit gives its slot back here (clearing step_slot_key fires the trigger) and
+hands it to the next execution queued for it (HAND_OVER_STEP_SLOT); for a step without
+one, that lookup finds nothing."""
 
 _WAKE_PARENT = (
     """
@@ -251,12 +260,16 @@ FINISH = text(
     + _WAKE_PARENT
     + ","
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + _RECORD_STEP
     + """ RETURNING (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
                     (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue,
                     (SELECT woken.workflow FROM woken) AS parent_workflow,
                     (SELECT fenced.status FROM fenced) AS status,"""
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
 )
 """Record the last step run (completed or failed) and end the execution with `status`,
 releasing the claim, in the same statement. A child started with `run_child` wakes its
@@ -303,14 +316,19 @@ RETRY_LATER = text(
     ),
     """
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + _RECORD_STEP
     + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at,"
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
 )
 """Record a failed attempt and release the execution onto a durable timer: the poller
 wakes it at run_at. The attempt counter stays, so the claim that retries increments it:
 the attempt budget survives worker crashes and database restarts. A limited execution
-hands its slot over while it waits (HAND_OVER_SLOT)."""
+hands its slot over while it waits (HAND_OVER_SLOT), and a step with a concurrency limit
+its step slot (HAND_OVER_STEP_SLOT)."""
 
 RELEASE = text(
     """
@@ -344,9 +362,13 @@ DEFER = text(
     ),
     """
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + """
     SELECT fenced.id,"""
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
     + """
     FROM fenced
     """
@@ -378,9 +400,13 @@ SUSPEND = text(
     ),
     """
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + """
     SELECT fenced.status, fenced.cancel_requested_at,"""
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
     + """
     FROM fenced
     """
