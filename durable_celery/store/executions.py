@@ -197,7 +197,10 @@ def checkpoint(
             compensations=_json_list(move.compensations),
             execution_error=move.execution_error,
         )
-        row = _fenced(execute_hot(conn, sql.ADVANCE, params), fence)
+        if step_slot is None:
+            row = _fenced(execute_hot(conn, sql.ADVANCE, params), fence)
+            return Checkpoint(row.cancel_requested_at is not None, [])
+        row = _fenced(execute_hot(conn, sql.ADVANCE_FROM_SLOT, params), fence)
         return Checkpoint(row.cancel_requested_at is not None, _next_for_step(row))
     if isinstance(move, RetryAfter):
         params.update(

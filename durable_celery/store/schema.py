@@ -263,7 +263,8 @@ $$
 """
 """Give back the slot a step attempt holds when the attempt ends: the execution leaves
 `running` (a finish, a retry timer, a wait inside the step, a cancel, stale recovery,
-a release) or its checkpoint clears `step_slot_key` (ADVANCE). A BEFORE ROW trigger, so
+a release) or its checkpoint clears `step_slot_key` (ADVANCE_FROM_SLOT). A BEFORE ROW
+trigger, so
 that it also clears the key in the row it moves; same lock order as TAKE_STEP_SLOT."""
 
 RELEASE_STEP_SLOT_TRIGGER = """
@@ -274,8 +275,8 @@ WHEN (OLD.step_slot_key IS NOT NULL
       AND (NEW.status <> 'running' OR NEW.step_slot_key IS NULL))
 EXECUTE FUNCTION durable_release_step_slot()
 """
-"""Its condition is false for every execution whose current attempt holds no step slot:
-on the per-step hot path (ADVANCE sets step_slot_key, to NULL) it costs one test."""
+"""The checkpoint of a step without a limit (ADVANCE) sets neither column, so it never
+fires on the per-step hot path."""
 
 event.listen(
     workflow_executions,

@@ -16,20 +16,25 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
+from benchmarks.explain_poller import explain, fill
 from durable_celery.config import Settings
 from durable_celery.runtime import Runtime, bundled_app
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
 from durable_celery.store import executions, step_slots
 from durable_celery.store.connections import autocommit, dispose_engines
 from durable_celery.store.executions import Advance, Finish, RetryAfter, StepRun
+from durable_celery.store.migrate import upgrade
+from durable_celery.store.sql import concurrency as concurrency_sql
+from durable_celery.store.sql import executions as executions_sql
 from durable_celery.testing import WorkerProcess, wait_until
 from tests.integration.conftest import (
     BROKER_DB,
     ROOT,
     RUN,
     clone_database,
+    create_database,
     drop_database,
     servers,
 )
@@ -269,3 +274,67 @@ def test_the_statement_that_ends_an_attempt_hands_the_step_slot_over(private_run
         # The holder went on under its claim: the checkpoint cleared the slot it held.
         slot_key = "SELECT step_slot_key FROM workflow_executions WHERE id = :id"
         assert conn.execute(text(slot_key), {"id": holder}).scalar() is None
+
+
+# --- plans: the step slots' statements read live rows only ------------------------------
+
+_ANY_ID = {"id": str(uuid.uuid4()), "token": str(uuid.uuid4())}
+_STEP_ROW = {
+    "step_name": "s",
+    "sequence": 1,
+    "attempt": 1,
+    "step_status": "completed",
+    "output": None,
+    "error": None,
+    "logs": None,
+    "started_at": datetime.now(UTC),
+    "duration_ms": 1.0,
+    "worker": "explain",
+}
+PLANS = {
+    "poller: queued for a step slot (DISPATCH_STEP_QUEUED)": (
+        concurrency_sql.DISPATCH_STEP_QUEUED,
+        {"batch_size": 500},
+        "ix_workflow_executions_step_queue",
+    ),
+    "take a step slot (TAKE_STEP_SLOT)": (
+        concurrency_sql.TAKE_STEP_SLOT,
+        {**_ANY_ID, "key": "step-key:explain", "limit": 2},
+        "pk_workflow_executions",
+    ),
+    "checkpoint handing a step slot over (ADVANCE_FROM_SLOT)": (
+        executions_sql.ADVANCE_FROM_SLOT,
+        {
+            **_ANY_ID,
+            **_STEP_ROW,
+            "context": None,
+            "next_step": "t",
+            "compensations": None,
+            "execution_error": None,
+            "step_slot_key": "step-key:explain",
+        },
+        "ix_workflow_executions_step_queue",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def history_database(session_database: str) -> Iterator[Any]:
+    name = f"durable_step_history_{RUN}"
+    url = create_database(name)
+    upgrade(Settings(database_url=url))
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        fill(conn, finished=20_000, live=200)
+    yield engine
+    engine.dispose()
+    drop_database(name)
+
+
+@pytest.mark.parametrize("title", list(PLANS))
+def test_the_step_slot_statements_scan_live_rows_only(history_database, title):
+    statement, params, index = PLANS[title]
+    with history_database.connect() as conn:
+        plan = explain(conn, statement.text, params, analyze=False)
+    assert f"using {index}" in plan, plan
+    assert "Seq Scan on workflow_executions" not in plan, plan

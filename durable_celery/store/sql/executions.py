@@ -178,9 +178,7 @@ _RECORD_STEP = """
     FROM fenced
 """
 
-ADVANCE = text(
-    """
-    WITH fenced AS (
+_ADVANCE_SET = """
         UPDATE workflow_executions
         SET context = coalesce(CAST(:context AS jsonb), context),
             current_step = :next_step,
@@ -192,17 +190,20 @@ ADVANCE = text(
             step_runs = step_runs + 1,
             step_started_at = now(),
             suspended_on = NULL,
-            -- The attempt is over: its step slot (if any) goes back, by trigger.
-            step_slot_key = NULL,
+"""
+_ADVANCE_FENCE = """
             updated_at = now()
         WHERE id = :id AND lock_token = :token
         RETURNING id, cancel_requested_at
-    ),
-    """
-    + HAND_OVER_STEP_SLOT
+    )
+"""
+
+ADVANCE = text(
+    "WITH fenced AS ("
+    + _ADVANCE_SET
+    + _ADVANCE_FENCE
     + _RECORD_STEP
-    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at,"
-    + NEXT_FOR_STEP_COLUMNS
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
 )
 """Checkpoint a completed step and move to the next one, keeping the claim: one
 statement, one transaction. The next step starts inline, with no broker round trip.
@@ -210,10 +211,27 @@ It writes no indexed column, so Postgres can make it a HOT update (the table kee
 free space per page for that): the seven indexes of the table are not touched.
 It returns a pending cancel request, so a cancelled execution stops at this boundary.
 A NULL :context leaves the context as it is (the step changed nothing in it): the
-client neither encodes nor sends it, the server does not parse it. A step with a
-concurrency limit gives its slot back here (clearing step_slot_key fires the trigger) and
-hands it to the next execution queued for it (HAND_OVER_STEP_SLOT); for a step without
-one, that lookup finds nothing."""
+client neither encodes nor sends it, the server does not parse it."""
+
+ADVANCE_FROM_SLOT = text(
+    "WITH fenced AS ("
+    + _ADVANCE_SET
+    + """
+            -- The attempt is over: clearing the key fires the trigger that gives its
+            -- step slot back.
+            step_slot_key = NULL,"""
+    + _ADVANCE_FENCE
+    + ","
+    + HAND_OVER_STEP_SLOT
+    + _RECORD_STEP
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at,"
+    + NEXT_FOR_STEP_COLUMNS
+)
+"""ADVANCE for an attempt that holds a step slot (`:step_slot_key`, a step with a
+concurrency limit): the same checkpoint, which also gives the slot back (by trigger,
+clearing step_slot_key, still a HOT update) and hands it to the next execution queued
+for the key (HAND_OVER_STEP_SLOT). Steps without a limit use ADVANCE, which pays
+nothing for it."""
 
 _WAKE_PARENT = (
     """
