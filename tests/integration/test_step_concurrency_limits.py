@@ -22,7 +22,7 @@ from benchmarks.explain_poller import explain, fill
 from durable_celery.config import Settings
 from durable_celery.runtime import Runtime, bundled_app
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
-from durable_celery.store import executions, step_slots
+from durable_celery.store import control, executions, step_slots
 from durable_celery.store.connections import autocommit, dispose_engines
 from durable_celery.store.executions import Advance, Finish, RetryAfter, StepRun
 from durable_celery.store.migrate import upgrade
@@ -274,6 +274,22 @@ def test_the_statement_that_ends_an_attempt_hands_the_step_slot_over(private_run
         # The holder went on under its claim: the checkpoint cleared the slot it held.
         slot_key = "SELECT step_slot_key FROM workflow_executions WHERE id = :id"
         assert conn.execute(text(slot_key), {"id": holder}).scalar() is None
+        # Any statement that ends a running execution (here a cancel, as the worker
+        # records one) gives its step slot back: the trigger does, not the caller.
+        cancelled = start()
+        fifth = claim(cancelled)
+        assert take(fifth)
+        assert conn.execute(text(held), {"key": key}).scalar() == 1
+        control.stop_executions(
+            conn,
+            [cancelled],
+            ExecutionStatus.CANCELLED,
+            {"type": "Cancelled", "message": "test"},
+            include_running=True,
+            token=fifth.token,
+        )
+        assert conn.execute(text(held), {"key": key}).scalar() == 0
+        assert conn.execute(text(slot_key), {"id": cancelled}).scalar() is None
 
 
 # --- plans: the step slots' statements read live rows only ------------------------------
