@@ -9,8 +9,8 @@ Public API, grouped:
   ExecutionHandle, Execution, StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
 - signals: send_event, publish_event, provide_input, list_pending_inputs,
   list_pending_events, PendingInput, PendingEvent
-- flow control: Concurrency (declared as a workflow's `concurrency`), RateLimit (a
-  `@step(rate_limit=...)`)
+- flow control: Concurrency (declared as a workflow's `concurrency` or a
+  `@step(concurrency=...)`), RateLimit (a `@step(rate_limit=...)`)
 - schedules: Cron, Every (declared as a workflow's `schedule`), schedule, list_schedules,
   get_schedule, pause_schedule / resume_schedule (alias disable_schedule /
   enable_schedule), trigger_schedule, delete_schedule, Schedule

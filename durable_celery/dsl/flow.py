@@ -1,5 +1,6 @@
-"""Flow control: `Concurrency` on a workflow (how many of its executions with one key
-may run at once, across every worker) and `RateLimit` on a step (how many of its starts
+"""Flow control: `Concurrency` on a workflow or a step (how many of its executions, or
+of the step's attempts, with one key may run at once, across every worker) and
+`RateLimit` on a step (how many of its starts
 per second, minute or hour for one key). Checked when declared; the store holds the
 slots and windows, the engine takes them."""
 
@@ -27,9 +28,9 @@ class KeyContext:
 
 @dataclass(frozen=True)
 class Concurrency:
-    """At most `limit` executions of the workflow with the same key are running at once,
-    across all workers; `key(ctx)` -> str computes the key from `ctx.input` (no key: one
-    limit for the whole workflow)."""
+    """At most `limit` executions of the workflow (or attempts of the step) with the same
+    key are running at once, across all workers; `key(ctx)` -> str computes the key from
+    `ctx.input` (no key: one limit for the whole workflow, or for the step)."""
 
     limit: int
     key: Callable[[KeyContext], Any] | None = None
@@ -52,6 +53,14 @@ class Concurrency:
         if self.key is None:
             return workflow
         return f"{workflow}/{_key_text(self.key, workflow, input, 'concurrency')}"
+
+    def step_slot_key(self, workflow: str, step: str, input: Mapping[str, Any]) -> str:
+        """The stored key of a step's limit: the key function's value, shared by every
+        step that declares it (one API, one pool of slots); without a key function, the
+        step's own slots. Prefixed so that it never meets a workflow-level key."""
+        if self.key is None:
+            return f"step:{workflow}.{step}"
+        return "step-key:" + _key_text(self.key, workflow, input, "step concurrency")
 
 
 def _key_text(

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar, overload
 
 from durable_celery.checks import check_queue
-from durable_celery.dsl.flow import RateLimit
+from durable_celery.dsl.flow import Concurrency, RateLimit
 from durable_celery.dsl.retry import NO_RETRY, Retry
 from durable_celery.errors import InvalidOption, InvalidPayload, WorkflowDefinitionError
 from durable_celery.time import Duration, to_timedelta
@@ -64,6 +64,12 @@ class StepSpec:
     @property
     def name(self) -> str:
         return self.label or self.fn.__name__
+
+    @property
+    def step_limit(self) -> Concurrency | None:
+        """@step(concurrency=Concurrency(...)): at most `limit` attempts with one key run
+        at once (a fan-out's `concurrency` is its number of items in flight instead)."""
+        return self.concurrency if isinstance(self.concurrency, Concurrency) else None
 
     @property
     def is_fanout(self) -> bool:
@@ -185,6 +191,11 @@ class StepSpec:
             raise fail(
                 f"rate_limit must be a RateLimit('N/s|m|h', key=...), got {spec.rate_limit!r}"
             )
+        if not spec.is_fanout and spec.concurrency is not None and spec.step_limit is None:
+            raise fail(
+                f"concurrency must be a Concurrency(limit=..., key=...), "
+                f"got {type(spec.concurrency).__name__}"
+            )
         if spec.compensate is not None and not isinstance(spec.compensate, str):
             raise fail(f"compensate must be the name of a step, got {spec.compensate!r}")
         if spec.is_fanout:
@@ -268,7 +279,7 @@ def step(
     timeout: Duration | None = ...,
     queue: str | None = ...,
     compensate: str | None = ...,
-    concurrency: Any = ...,
+    concurrency: Concurrency | None = ...,
     rate_limit: RateLimit | None = ...,
 ) -> Callable[[F], StepSpec]: ...
 def step(
@@ -278,19 +289,21 @@ def step(
     timeout: Duration | None = None,
     queue: str | None = None,
     compensate: str | None = None,
-    concurrency: Any = None,
+    concurrency: Concurrency | None = None,
     rate_limit: RateLimit | None = None,
 ) -> StepSpec | Callable[[Callable[..., Any]], StepSpec]:
     """Declare a step. Steps run in the order they appear in the class body."""
-    if concurrency is not None:
-        raise WorkflowDefinitionError(
-            "@step(concurrency=...) is not supported yet: declare the limit on the workflow "
-            "(class attribute concurrency = Concurrency(limit=..., key=...))"
-        )
 
     def wrap(function: Callable[..., Any]) -> StepSpec:
         return StepSpec(
-            function, StepKind.STEP, retry, timeout, queue, compensate, rate_limit=rate_limit
+            function,
+            StepKind.STEP,
+            retry,
+            timeout,
+            queue,
+            compensate,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
         )
 
     return wrap(fn) if fn is not None else wrap

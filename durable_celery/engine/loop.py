@@ -21,8 +21,7 @@ from sqlalchemy import Connection
 
 from durable_celery import signals
 from durable_celery.dsl import StepContext, StepKind, StepSpec, Workflow, get_workflow
-from durable_celery.dsl.flow import RateLimit, next_free_in
-from durable_celery.engine import capture, fanout, outcomes
+from durable_celery.engine import capture, fanout, gates, outcomes
 from durable_celery.engine.children import StepChildren
 from durable_celery.engine.claims import run_claimed
 from durable_celery.engine.heartbeat import heartbeat_for
@@ -32,7 +31,6 @@ from durable_celery.engine.timeouts import Interrupted, Limit, limit_for, time_l
 from durable_celery.engine.waits import StepWaits
 from durable_celery.errors import (
     DurableError,
-    InvalidOption,
     LockLost,
     StepTimeout,
     UnknownWorkflow,
@@ -41,7 +39,7 @@ from durable_celery.errors import (
 )
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension, WakeTarget
-from durable_celery.store import executions, rate_limits
+from durable_celery.store import executions
 from durable_celery.store.codec import encode_record
 from durable_celery.store.executions import Advance, ClaimedExecution, RetryAfter, StepRun
 
@@ -138,39 +136,13 @@ class ExecutionRun:
             too_often = outcomes.abandoned_too_often(spec, attempt)
             if too_often is not None:
                 return self.record.fail_without_step(outcomes.describe_error(too_often))
-            if spec.rate_limit is not None:
-                try:
-                    wait = self._over_rate_limit(spec)
-                except InvalidOption as bad_key:
-                    return self.record.fail_without_step(outcomes.describe_error(bad_key))
-                if wait is not None:
-                    logger.info(
-                        "%s[%s]: step %s over its rate limit %s; waiting %.3f s",
-                        self.workflow.name,
-                        claim.id,
-                        name,
-                        spec.rate_limit.rate,
-                        wait,
-                    )
-                    return self.record.defer(wait)
+            # A slot of the step's concurrency key, then a start of its rate limit.
+            stopped = gates.admit(self.record, self.workflow.name, spec)
+            if stopped is not None:
+                return stopped
             step = self._attempt(spec, attempt, resuming_fanout)
             resuming_fanout = False
         return step
-
-    def _over_rate_limit(self, spec: StepSpec) -> float | None:
-        """Take a start from the step's rate-limit window: None when taken, else the
-        seconds until the window has room again."""
-        limit: RateLimit = spec.rate_limit
-        key = limit.window_key(self.workflow.name, spec.name, self.claim.input)
-        admitted, now, starts = rate_limits.take_start(
-            self.conn, key, limit.limit, limit.period_seconds
-        )
-        if admitted:
-            return None
-        # The window as this check saw it may already have room (a start it missed
-        # expired): wait one start's share of the period rather than not at all.
-        wait = next_free_in(starts, now, limit.limit, limit.period_seconds)
-        return wait or limit.period_seconds / limit.limit
 
     def _load_history(self) -> None:
         for done in executions.completed_steps(self.conn, self.claim.id):

@@ -23,7 +23,7 @@ from durable_celery.engine.outcomes import describe_error
 from durable_celery.errors import LockLost, RecordingFailed, cancellation_record, qualified_name
 from durable_celery.runtime import Runtime
 from durable_celery.states import FAILED_ENDINGS, ExecutionStatus, StepStatus, Suspension
-from durable_celery.store import control, executions
+from durable_celery.store import control, executions, step_slots
 from durable_celery.store.connections import is_disconnect, transaction
 from durable_celery.store.executions import (
     Advance,
@@ -62,6 +62,23 @@ class Recorder:
         self.claim = claim
         self.codec = runtime.codec
         self.step_runs = claim.step_runs  # step rows of the execution, for their sequence
+        # The key of the step slot the current attempt holds (a step with a concurrency
+        # limit): the statement that ends the attempt hands it to the next one queued.
+        self.step_slot: str | None = None
+
+    def take_step_slot(self, key: str, limit: int) -> bool:
+        """Take a slot of `key` for the attempt about to start; False: none was free, the
+        claim is released and the execution queued for the key (a holder wakes it)."""
+        slot = step_slots.take(self.conn, self.claim.fence, key, limit)
+        self.runtime.publish(slot.wakeups)
+        if slot.taken:
+            self.step_slot = key
+        return slot.taken
+
+    def _give_back(self) -> str | None:
+        """The step slot the statement about to run ends (given back by trigger)."""
+        held, self.step_slot = self.step_slot, None
+        return held
 
     def step_run(
         self,
@@ -89,7 +106,7 @@ class Recorder:
         )
 
     def checkpoint(self, run: StepRun, move: Advance | RetryAfter) -> Checkpoint:
-        done = executions.checkpoint(self.conn, self.claim.fence, run, move)
+        done = executions.checkpoint(self.conn, self.claim.fence, run, move, self._give_back())
         self.runtime.publish(done.wakeups)
         return done
 
@@ -107,14 +124,16 @@ class Recorder:
         cancel arrived during that step)."""
         recorded = None if error is None else self.codec.record_error(error)
         move = Finish(status, context, result, recorded)
-        done = executions.checkpoint(self.conn, self.claim.fence, run, move)
+        done = executions.checkpoint(self.conn, self.claim.fence, run, move, self._give_back())
         self.runtime.publish(done.wakeups)
         ended = done.ended or status
         self.ended(ended, error, exception)
         return ended
 
     def suspend(self, reason: Suspension, wake_at: datetime | None) -> ExecutionStatus:
-        suspended = executions.suspend(self.conn, self.claim.fence, reason, wake_at)
+        suspended = executions.suspend(
+            self.conn, self.claim.fence, reason, wake_at, self._give_back()
+        )
         self.runtime.publish(suspended.wakeups)
         if suspended.cancel_requested:
             return self.end(
@@ -129,7 +148,8 @@ class Recorder:
 
     def defer(self, delay_seconds: float) -> ExecutionStatus:
         """Release the claim before the current step starts, onto a durable timer."""
-        self.runtime.publish(executions.defer(self.conn, self.claim.fence, delay_seconds))
+        handed = executions.defer(self.conn, self.claim.fence, delay_seconds, self._give_back())
+        self.runtime.publish(handed)
         return ExecutionStatus.PENDING
 
     def hand_over(self) -> ExecutionStatus:

@@ -94,7 +94,14 @@ def _poll(runtime: Runtime) -> int:
     batch = settings.poll_batch_size
     poll = _Poll(runtime)
     drain(
-        [poll.deadlines, poll.due, poll.due_items, poll.slot_queued, poll.expired_events],
+        [
+            poll.deadlines,
+            poll.due,
+            poll.due_items,
+            poll.slot_queued,
+            poll.step_queued,
+            poll.expired_events,
+        ],
         batch,
         time.monotonic() + poll_budget(settings.poll_interval, settings.dispatch_grace),
     )
@@ -150,6 +157,12 @@ class _Poll:
     def slot_queued(self) -> int:
         with transaction(self.runtime.database) as conn:
             woken = sweeps.dispatch_slot_queued(conn, self.batch)
+        self._publish(woken)
+        return len(woken)
+
+    def step_queued(self) -> int:
+        with transaction(self.runtime.database) as conn:
+            woken = sweeps.dispatch_step_queued(conn, self.batch)
         self._publish(woken)
         return len(woken)
 

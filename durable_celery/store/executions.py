@@ -180,11 +180,16 @@ class Checkpoint:
 
 
 def checkpoint(
-    conn: Connection, fence: Fence, run: StepRun, move: Advance | Finish | RetryAfter
+    conn: Connection,
+    fence: Fence,
+    run: StepRun,
+    move: Advance | Finish | RetryAfter,
+    step_slot: str | None = None,
 ) -> Checkpoint:
     """Record the step run and move the execution on, in one fenced statement (the hot
-    path: run straight on the driver, server-side prepared)."""
-    params = {**fence.params(), **_step_params(run)}
+    path: run straight on the driver, server-side prepared). `step_slot`: the key of
+    the step slot the attempt held, handed over to the next execution queued for it."""
+    params = {**fence.params(), **_step_params(run), "step_slot_key": step_slot}
     if isinstance(move, Advance):
         params.update(
             context=move.context,
@@ -192,8 +197,11 @@ def checkpoint(
             compensations=_json_list(move.compensations),
             execution_error=move.execution_error,
         )
-        row = _fenced(execute_hot(conn, sql.ADVANCE, params), fence)
-        return Checkpoint(row.cancel_requested_at is not None, [])
+        if step_slot is None:
+            row = _fenced(execute_hot(conn, sql.ADVANCE, params), fence)
+            return Checkpoint(row.cancel_requested_at is not None, [])
+        row = _fenced(execute_hot(conn, sql.ADVANCE_FROM_SLOT, params), fence)
+        return Checkpoint(row.cancel_requested_at is not None, _next_for_step(row))
     if isinstance(move, RetryAfter):
         params.update(
             context=move.context,
@@ -201,7 +209,7 @@ def checkpoint(
             compensations=_json_list(move.compensations),
         )
         row = _fenced(execute_hot(conn, sql.RETRY_LATER, params), fence)
-        return Checkpoint(row.cancel_requested_at is not None, _next_in_key(row))
+        return Checkpoint(row.cancel_requested_at is not None, _handed_over(row))
     params.update(
         status=move.status,
         context=move.context,
@@ -209,7 +217,7 @@ def checkpoint(
         execution_error=move.error,
     )
     row = _fenced(execute_hot(conn, sql.FINISH, params), fence)
-    return Checkpoint(False, _parent_wakeup(row) + _next_in_key(row), ExecutionStatus(row.status))
+    return Checkpoint(False, _parent_wakeup(row) + _handed_over(row), ExecutionStatus(row.status))
 
 
 def fail_without_step(conn: Connection, fence: Fence, error: str) -> list[Wakeup]:
@@ -226,30 +234,34 @@ def release(conn: Connection, fence: Fence) -> None:
     _fenced(conn.execute(sql.RELEASE, fence.params()).first(), fence)
 
 
-def defer(conn: Connection, fence: Fence, delay_seconds: float) -> list[Wakeup]:
+def defer(
+    conn: Connection, fence: Fence, delay_seconds: float, step_slot: str | None = None
+) -> list[Wakeup]:
     """Release the claim before the current step starts, due again after `delay_seconds`
-    (see DEFER); returns the wake-up of the execution its concurrency slot went to."""
-    row = execute_hot(conn, sql.DEFER, {**fence.params(), "delay_seconds": delay_seconds})
-    return _next_in_key(_fenced(row, fence))
+    (see DEFER); returns the wake-ups of the executions its slots went to."""
+    params = {**fence.params(), "delay_seconds": delay_seconds, "step_slot_key": step_slot}
+    return _handed_over(_fenced(execute_hot(conn, sql.DEFER, params), fence))
 
 
 @dataclass(frozen=True)
 class Suspended:
     status: ExecutionStatus  # waiting; or pending, when what it waits for came meanwhile
     cancel_requested: bool
-    wakeups: list[Wakeup]  # the next execution queued for the slot it gave back
+    wakeups: list[Wakeup]  # the next executions queued for the slots it gave back
 
 
 def suspend(
-    conn: Connection, fence: Fence, reason: Suspension, wake_at: datetime | None
+    conn: Connection,
+    fence: Fence,
+    reason: Suspension,
+    wake_at: datetime | None,
+    step_slot: str | None = None,
 ) -> Suspended:
     """Release the claim while the current step waits (see SUSPEND)."""
-    row = conn.execute(
-        sql.SUSPEND, {**fence.params(), "suspended_on": reason, "wake_at": wake_at}
-    ).first()
-    row = _fenced(row, fence)
+    params = {**fence.params(), "suspended_on": reason, "wake_at": wake_at}
+    row = _fenced(conn.execute(sql.SUSPEND, {**params, "step_slot_key": step_slot}).first(), fence)
     return Suspended(
-        ExecutionStatus(row.status), row.cancel_requested_at is not None, _next_in_key(row)
+        ExecutionStatus(row.status), row.cancel_requested_at is not None, _handed_over(row)
     )
 
 
@@ -284,6 +296,17 @@ def _next_in_key(row: Any) -> list[Wakeup]:
     if row.next_id is None:
         return []
     return [Wakeup(str(row.next_id), row.next_queue, label=row.next_workflow)]
+
+
+def _next_for_step(row: Any) -> list[Wakeup]:
+    if row.step_next_id is None:
+        return []
+    return [Wakeup(str(row.step_next_id), row.step_next_queue, label=row.step_next_workflow)]
+
+
+def _handed_over(row: Any) -> list[Wakeup]:
+    """The executions the slots given back went to: the workflow's, then the step's."""
+    return _next_in_key(row) + _next_for_step(row)
 
 
 def _json_list(values: list[str] | None) -> str | None:

@@ -129,6 +129,10 @@ workflow_executions = Table(
     Column("concurrency_key", Text),
     Column("concurrency_limit", Integer),
     Column("slot_queued", Boolean, nullable=False, server_default=text("false")),
+    # A step's Concurrency: the key whose slot the current attempt holds (running only),
+    # and the key a pending execution is queued for (woken by a holder's hand-over).
+    Column("step_slot_key", Text),
+    Column("step_queue_key", Text),
     CheckConstraint(_one_of("status", STORED_EXECUTION_STATUSES), name="status"),
     Index(
         "ix_workflow_executions_due",
@@ -187,6 +191,14 @@ workflow_executions = Table(
         "created_at",
         postgresql_where=text("status = 'pending' AND slot_queued"),
     ),
+    Index(
+        "ix_workflow_executions_step_queue",
+        "step_queue_key",
+        text("priority DESC"),
+        "run_at",
+        "created_at",
+        postgresql_where=text("status = 'pending' AND step_queue_key IS NOT NULL"),
+    ),
     Index("ix_workflow_executions_workflow_created", "workflow", "created_at"),
     Index("ix_workflow_executions_status_created", "status", "created_at"),
     # Free space in each page lets the per-step checkpoint be a HOT update.
@@ -238,10 +250,47 @@ EXECUTE FUNCTION durable_release_concurrency_slot()
 """Fires only for limited executions leaving `running`; the checkpoint of a step
 (ADVANCE) does not set `status`, so it never fires on the per-step hot path."""
 
+RELEASE_STEP_SLOT_FUNCTION = """
+CREATE OR REPLACE FUNCTION durable_release_step_slot() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE concurrency_slots SET held = held - 1
+    WHERE key = OLD.step_slot_key AND held > 0;
+    NEW.step_slot_key := NULL;
+    RETURN NEW;
+END
+$$
+"""
+"""Give back the slot a step attempt holds when the attempt ends: the execution leaves
+`running` (a finish, a retry timer, a wait inside the step, a cancel, stale recovery,
+a release) or its checkpoint clears `step_slot_key` (ADVANCE_FROM_SLOT). A BEFORE ROW
+trigger, so
+that it also clears the key in the row it moves; same lock order as TAKE_STEP_SLOT."""
+
+RELEASE_STEP_SLOT_TRIGGER = """
+CREATE TRIGGER tr_workflow_executions_release_step_slot
+BEFORE UPDATE OF status, step_slot_key ON workflow_executions
+FOR EACH ROW
+WHEN (OLD.step_slot_key IS NOT NULL
+      AND (NEW.status <> 'running' OR NEW.step_slot_key IS NULL))
+EXECUTE FUNCTION durable_release_step_slot()
+"""
+"""The checkpoint of a step without a limit (ADVANCE) sets neither column, so it never
+fires on the per-step hot path."""
+
 event.listen(
     workflow_executions,
     "after_create",
-    DDL(RELEASE_SLOT_FUNCTION + ";\n" + RELEASE_SLOT_TRIGGER),  # type: ignore[no-untyped-call]
+    DDL(  # type: ignore[no-untyped-call]
+        ";\n".join(
+            (
+                RELEASE_SLOT_FUNCTION,
+                RELEASE_SLOT_TRIGGER,
+                RELEASE_STEP_SLOT_FUNCTION,
+                RELEASE_STEP_SLOT_TRIGGER,
+            )
+        )
+    ),
 )
 
 step_executions = Table(

@@ -59,6 +59,13 @@ def dispatch_slot_queued(conn: Connection, batch_size: int) -> list[Wakeup]:
     return [Wakeup(str(row.id), row.queue, label=row.workflow) for row in rows]
 
 
+def dispatch_step_queued(conn: Connection, batch_size: int) -> list[Wakeup]:
+    """Wake executions queued for a step's concurrency slot that is free and that no
+    holder handed over (see DISPATCH_STEP_QUEUED)."""
+    rows = conn.execute(concurrency_sql.DISPATCH_STEP_QUEUED, {"batch_size": batch_size})
+    return [Wakeup(str(row.id), row.queue, label=row.workflow) for row in rows]
+
+
 def dispatch_due_items(
     conn: Connection, grace_seconds: float, backoff_max: float, batch_size: int
 ) -> list[Dispatched]:

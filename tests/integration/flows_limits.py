@@ -72,3 +72,42 @@ class RateLimitedFirst(Workflow):
     @step(rate_limit=RateLimit("1/h", key=lambda ctx: ctx.input["key"]))
     def only(ctx: StepContext) -> str:
         return str(ctx.input["key"])
+
+
+class StepLimited(Workflow):
+    """Only its middle step is limited: two attempts at once per API; the steps around
+    it are not."""
+
+    name = "tests.limits.step_limited"
+
+    @step
+    def prepare(ctx: StepContext) -> int:
+        time.sleep(float(ctx.input.get("pause", 0)))
+        return int(ctx.input.get("n", 0))
+
+    @step(concurrency=Concurrency(limit=2, key=lambda ctx: ctx.input["api"]))
+    def call(ctx: StepContext) -> int:
+        time.sleep(float(ctx.input.get("pause", 0)))
+        return int(ctx.results["prepare"])
+
+    @step
+    def after(ctx: StepContext) -> int:
+        time.sleep(float(ctx.input.get("pause", 0)))
+        return int(ctx.results["call"])
+
+
+class OneStepAtATime(Workflow):
+    """One attempt of its second step at a time (no key: the step's own slot); the first
+    attempt sleeps long (to be killed in)."""
+
+    name = "tests.limits.one_step_at_a_time"
+
+    @step
+    def before(ctx: StepContext) -> int:
+        return 0
+
+    @step(concurrency=Concurrency(limit=1))
+    def only(ctx: StepContext) -> int:
+        if ctx.attempt == 1:
+            time.sleep(float(ctx.input.get("first_pause", 0)))
+        return ctx.attempt

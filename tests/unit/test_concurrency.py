@@ -43,15 +43,6 @@ def test_a_workflow_concurrency_must_be_a_concurrency():
     )
 
 
-def test_step_concurrency_is_not_supported_yet():
-    with pytest.raises(WorkflowDefinitionError) as error:
-        step(concurrency=Concurrency(limit=1))
-    assert str(error.value) == (
-        "@step(concurrency=...) is not supported yet: declare the limit on the workflow "
-        "(class attribute concurrency = Concurrency(limit=..., key=...))"
-    )
-
-
 def test_a_step_cannot_be_named_concurrency():
     with pytest.raises(WorkflowDefinitionError, match="cannot be named 'concurrency'"):
 

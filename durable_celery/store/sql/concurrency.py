@@ -1,6 +1,7 @@
-"""Concurrency limits: the claim that takes a slot of its key and the poller's fallback
-(the hand-over of a freed slot is the HAND_OVER_SLOT fragment of the statements that
-free one; the trigger that gives a slot back is DDL, in store/schema.py).
+"""Concurrency limits: the claim that takes a slot of its key, the step's take of a slot
+of its key, and the poller's fallbacks (the hand-over of a freed slot is the
+HAND_OVER_SLOT / HAND_OVER_STEP_SLOT fragment of the statements that free one; the
+triggers that give a slot back are DDL, in store/schema.py).
 
 A key's slots are one row of `concurrency_slots`: `held` counts its executions that are
 `running`. The counter moves in the same statement as the status: up in
@@ -15,7 +16,12 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from durable_celery.store.sql.fragments import CLAIM_SET, CLAIMED_COLUMNS
+from durable_celery.store.sql.fragments import (
+    CLAIM_SET,
+    CLAIMED_COLUMNS,
+    HAND_OVER_SLOT,
+    NEXT_IN_KEY_COLUMNS,
+)
 
 CLAIM_LIMITED = text(
     """
@@ -91,3 +97,99 @@ recovered as stale, or released its slot between a queued claim's check and its 
 per key with free slots, as many queued executions as there are free slots, in order
 (priority, run_at, FIFO), are unqueued and woken. SKIP LOCKED: pollers at once never
 take a row twice; a woken claim that loses the race queues itself again."""
+
+# A step's limit: the slot of the key a running execution holds for its current step
+# attempt is `step_slot_key` (cleared, and the slot given back, by the trigger
+# durable_release_step_slot when the attempt ends); an execution queued for one is
+# pending with `step_queue_key` set. Step keys share `concurrency_slots` with workflow
+# keys (prefixed apart: see Concurrency.step_slot_key).
+
+TAKE_STEP_SLOT = text(
+    """
+    WITH target AS MATERIALIZED (
+        SELECT id FROM workflow_executions
+        WHERE id = :id AND lock_token = :token
+        FOR UPDATE
+    ),
+    slot AS (
+        INSERT INTO concurrency_slots AS s (key, held, slot_limit)
+        SELECT CAST(:key AS text), 1, CAST(:limit AS integer) FROM target
+        ON CONFLICT (key) DO UPDATE SET held = s.held + 1, slot_limit = excluded.slot_limit
+        WHERE s.held < excluded.slot_limit
+        RETURNING s.key
+    ),
+    taken AS (
+        UPDATE workflow_executions AS e SET step_slot_key = CAST(:key AS text)
+        FROM target
+        WHERE e.id = target.id AND EXISTS (SELECT FROM slot)
+        RETURNING e.id
+    ),
+    fenced AS (
+        UPDATE workflow_executions AS e
+        SET status = 'pending',
+            step_queue_key = CAST(:key AS text),
+            -- The step has not started: the next claim adds the attempt taken back here.
+            step_attempt = e.step_attempt - 1,
+            lock_token = NULL,
+            locked_by = NULL,
+            heartbeat_at = NULL,
+            updated_at = now()
+        FROM target
+        WHERE e.id = target.id AND NOT EXISTS (SELECT FROM slot)
+        RETURNING e.id, e.concurrency_key
+    ),
+    """
+    + HAND_OVER_SLOT
+    + """
+    SELECT (SELECT count(*) FROM target) AS fenced,
+           EXISTS (SELECT FROM taken) AS taken,"""
+    + NEXT_IN_KEY_COLUMNS
+)
+"""Before a step with a concurrency limit starts an attempt: take a slot of its key, or,
+with none free, release the claim and queue the execution for the key, in one fenced
+statement. The execution row is locked first (its lock token re-checked after any
+wait), then the key's row, the same order as CLAIM_LIMITED and the triggers, so a claim
+taken back by stale recovery cannot take a slot. The slot is taken by an upsert whose
+`held < slot_limit` condition PostgreSQL evaluates on the row's latest committed
+version after waiting for its lock (READ COMMITTED): two attempts racing for the last
+slot serialise there, under any number of workers. Exactly one of `taken` and `fenced`
+(the release) writes the execution row.
+
+Released, the execution is pending with `step_queue_key` set: the poller does not
+re-send its wake-up; the holder that gives a slot of the key back hands it over
+(HAND_OVER_STEP_SLOT), or the poller's DISPATCH_STEP_QUEUED does when a slot is free
+and nobody handed it over. Leaving `running` also gives back a workflow-level slot,
+handed over here (HAND_OVER_SLOT)."""
+
+DISPATCH_STEP_QUEUED = text(
+    """
+    WITH free AS MATERIALIZED (
+        SELECT s.key, s.slot_limit - s.held AS room FROM concurrency_slots AS s
+        WHERE s.held < s.slot_limit
+          AND s.key IN (SELECT step_queue_key FROM workflow_executions
+                        WHERE status = 'pending' AND step_queue_key IS NOT NULL)
+    ),
+    due AS MATERIALIZED (
+        SELECT q.id FROM free CROSS JOIN LATERAL (
+            SELECT e.id FROM workflow_executions AS e
+            WHERE e.step_queue_key = free.key AND e.status = 'pending'
+              AND e.run_at <= now()
+            ORDER BY e.priority DESC, e.run_at, e.created_at
+            LIMIT free.room
+            FOR UPDATE SKIP LOCKED
+        ) AS q
+        LIMIT :batch_size
+    )
+    UPDATE workflow_executions AS e
+    SET step_queue_key = NULL, dispatched_at = now(), updated_at = now()
+    FROM due
+    WHERE e.id = due.id
+    RETURNING e.id, e.queue, e.workflow
+    """
+)
+"""The poller's fallback for step slots nobody handed over (a holder cancelled or
+recovered as stale, or one that gave its slot back between a queued attempt's check and
+its release): per step key with free slots, as many queued executions as there are
+free slots, in order (priority, run_at, FIFO), are unqueued and woken. SKIP LOCKED:
+pollers at once never take a row twice; a woken attempt that loses the race queues
+itself again."""

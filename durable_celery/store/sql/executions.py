@@ -8,6 +8,8 @@ from durable_celery.store.sql.fragments import (
     CLAIM_SET,
     CLAIMED_COLUMNS,
     HAND_OVER_SLOT,
+    HAND_OVER_STEP_SLOT,
+    NEXT_FOR_STEP_COLUMNS,
     NEXT_IN_KEY_COLUMNS,
     wake,
 )
@@ -176,9 +178,7 @@ _RECORD_STEP = """
     FROM fenced
 """
 
-ADVANCE = text(
-    """
-    WITH fenced AS (
+_ADVANCE_SET = """
         UPDATE workflow_executions
         SET context = coalesce(CAST(:context AS jsonb), context),
             current_step = :next_step,
@@ -190,11 +190,18 @@ ADVANCE = text(
             step_runs = step_runs + 1,
             step_started_at = now(),
             suspended_on = NULL,
+"""
+_ADVANCE_FENCE = """
             updated_at = now()
         WHERE id = :id AND lock_token = :token
         RETURNING id, cancel_requested_at
     )
-    """
+"""
+
+ADVANCE = text(
+    "WITH fenced AS ("
+    + _ADVANCE_SET
+    + _ADVANCE_FENCE
     + _RECORD_STEP
     + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at"
 )
@@ -205,6 +212,26 @@ free space per page for that): the seven indexes of the table are not touched.
 It returns a pending cancel request, so a cancelled execution stops at this boundary.
 A NULL :context leaves the context as it is (the step changed nothing in it): the
 client neither encodes nor sends it, the server does not parse it."""
+
+ADVANCE_FROM_SLOT = text(
+    "WITH fenced AS ("
+    + _ADVANCE_SET
+    + """
+            -- The attempt is over: clearing the key fires the trigger that gives its
+            -- step slot back.
+            step_slot_key = NULL,"""
+    + _ADVANCE_FENCE
+    + ","
+    + HAND_OVER_STEP_SLOT
+    + _RECORD_STEP
+    + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at,"
+    + NEXT_FOR_STEP_COLUMNS
+)
+"""ADVANCE for an attempt that holds a step slot (`:step_slot_key`, a step with a
+concurrency limit): the same checkpoint, which also gives the slot back (by trigger,
+clearing step_slot_key, still a HOT update) and hands it to the next execution queued
+for the key (HAND_OVER_STEP_SLOT). Steps without a limit use ADVANCE, which pays
+nothing for it."""
 
 _WAKE_PARENT = (
     """
@@ -251,12 +278,16 @@ FINISH = text(
     + _WAKE_PARENT
     + ","
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + _RECORD_STEP
     + """ RETURNING (SELECT woken.id FROM woken WHERE woken.status = 'pending') AS parent_id,
                     (SELECT woken.queue FROM woken WHERE woken.status = 'pending') AS parent_queue,
                     (SELECT woken.workflow FROM woken) AS parent_workflow,
                     (SELECT fenced.status FROM fenced) AS status,"""
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
 )
 """Record the last step run (completed or failed) and end the execution with `status`,
 releasing the claim, in the same statement. A child started with `run_child` wakes its
@@ -303,14 +334,19 @@ RETRY_LATER = text(
     ),
     """
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + _RECORD_STEP
     + " RETURNING (SELECT fenced.cancel_requested_at FROM fenced) AS cancel_requested_at,"
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
 )
 """Record a failed attempt and release the execution onto a durable timer: the poller
 wakes it at run_at. The attempt counter stays, so the claim that retries increments it:
 the attempt budget survives worker crashes and database restarts. A limited execution
-hands its slot over while it waits (HAND_OVER_SLOT)."""
+hands its slot over while it waits (HAND_OVER_SLOT), and a step with a concurrency limit
+its step slot (HAND_OVER_STEP_SLOT)."""
 
 RELEASE = text(
     """
@@ -344,9 +380,13 @@ DEFER = text(
     ),
     """
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + """
     SELECT fenced.id,"""
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
     + """
     FROM fenced
     """
@@ -378,9 +418,13 @@ SUSPEND = text(
     ),
     """
     + HAND_OVER_SLOT
+    + ","
+    + HAND_OVER_STEP_SLOT
     + """
     SELECT fenced.status, fenced.cancel_requested_at,"""
     + NEXT_IN_KEY_COLUMNS
+    + ","
+    + NEXT_FOR_STEP_COLUMNS
     + """
     FROM fenced
     """

@@ -81,3 +81,30 @@ NEXT_IN_KEY_COLUMNS = """
     (SELECT next_in_key.id FROM next_in_key) AS next_id,
     (SELECT next_in_key.queue FROM next_in_key) AS next_queue,
     (SELECT next_in_key.workflow FROM next_in_key) AS next_workflow"""
+
+# The CTE that hands the step slot the attempt just gave back (`:step_slot_key`, passed
+# by the engine, which knows the slot it took; NULL: the step has no limit, and the
+# lookup finds nothing) to the next execution queued for that key, in order (priority,
+# run_at, FIFO): unqueued and marked dispatched here, woken after commit. Only when
+# `fenced` wrote: a lost claim hands nothing over. The slot itself is given back by the
+# trigger (durable_release_step_slot) in the same statement.
+HAND_OVER_STEP_SLOT = """
+    next_for_step AS (
+        UPDATE workflow_executions AS n
+        SET step_queue_key = NULL, dispatched_at = now(), updated_at = now()
+        WHERE n.id = (
+            SELECT q.id FROM fenced, workflow_executions AS q
+            WHERE q.step_queue_key = CAST(:step_slot_key AS text)
+              AND q.status = 'pending' AND q.run_at <= now()
+            ORDER BY q.priority DESC, q.run_at, q.created_at
+            LIMIT 1
+            FOR UPDATE OF q SKIP LOCKED
+        )
+        RETURNING n.id, n.queue, n.workflow
+    )
+"""
+
+NEXT_FOR_STEP_COLUMNS = """
+    (SELECT next_for_step.id FROM next_for_step) AS step_next_id,
+    (SELECT next_for_step.queue FROM next_for_step) AS step_next_queue,
+    (SELECT next_for_step.workflow FROM next_for_step) AS step_next_workflow"""

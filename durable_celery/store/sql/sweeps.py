@@ -42,7 +42,7 @@ DISPATCH_DUE = text(
         SELECT id FROM workflow_executions AS e
         WHERE status IN ('pending', 'waiting') AND run_at <= now()
           -- Queued for a concurrency slot: woken by a holder's hand-over, not re-sent.
-          AND NOT slot_queued
+          AND NOT slot_queued AND step_queue_key IS NULL
     """
     + _UNCLAIMED_FOR_LONG
     + """
