@@ -17,7 +17,7 @@ from sqlalchemy import Connection, create_engine, inspect, text
 
 from durable_celery.config import Settings
 from durable_celery.store.migrate import VERSION_TABLE
-from durable_celery.store.schema import metadata
+from durable_celery.store.tables import metadata
 
 config = context.config
 OWN_REVISIONS = ("0001", "0002", "0003")  # those written to alembic_version before 0004

@@ -19,8 +19,8 @@ from sqlalchemy import Connection
 
 from durable_celery.config import Settings
 from durable_celery.store.connections import engine_for, reading
-from durable_celery.store.schema import metadata
 from durable_celery.store.sql import migrations as sql
+from durable_celery.store.tables import metadata
 
 VERSION_TABLE = "durable_alembic_version"
 DURABLE_TABLES = frozenset(metadata.tables) | {VERSION_TABLE}

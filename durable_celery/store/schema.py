@@ -1,4 +1,6 @@
-"""The tables (SQLAlchemy Core). The Alembic revisions must produce exactly this schema.
+"""The core tables (SQLAlchemy Core) and their metadata; store/tables.py gathers every
+table (the flow-control and schedule tables live beside these). The Alembic revisions
+must produce exactly that schema.
 
 Tables carry no schema: `durable_schema` is applied through the connection's
 search_path, so the same definitions and the same SQL serve every schema.
@@ -11,7 +13,6 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from sqlalchemy import (
-    DDL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -26,22 +27,16 @@ from sqlalchemy import (
     Table,
     Text,
     TextClause,
-    event,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from durable_celery.states import (
     STORED_EXECUTION_STATUSES,
     InputKind,
     InputStatus,
     ItemStatus,
-    MisfirePolicy,
-    OverlapPolicy,
-    ScheduleOrigin,
-    ScheduleStatus,
     StepStatus,
-    TriggerKind,
     WaitKind,
     WaitStatus,
 )
@@ -57,7 +52,7 @@ metadata = MetaData(
 )
 
 
-def _one_of(column: str, values: Iterable[StrEnum]) -> str:
+def one_of(column: str, values: Iterable[StrEnum]) -> str:
     return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
@@ -65,7 +60,7 @@ def _one_of(column: str, values: Iterable[StrEnum]) -> str:
 DEBOUNCE_WINDOW_OPEN = "debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL"
 
 
-def _now() -> TextClause:
+def now_default() -> TextClause:
     return text("now()")
 
 
@@ -87,7 +82,7 @@ workflow_executions = Table(
     Column("step_runs", Integer, nullable=False, server_default=text("0")),
     Column("step_started_at", DateTime(timezone=True)),
     # Timer: a pending or waiting execution is due at run_at.
-    Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     Column("dispatched_at", DateTime(timezone=True)),
     # Wake-ups the poller re-sent since the last claim: it waits longer before each one.
     Column("resends", Integer, nullable=False, server_default=text("0")),
@@ -103,10 +98,10 @@ workflow_executions = Table(
         UUID(as_uuid=False),
         ForeignKey("workflow_executions.id", ondelete="SET NULL"),
     ),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     # Suspension: what a waiting execution waits for (states.Suspension).
     Column("suspended_on", Text),
     Column("fanout_seq", Integer),
@@ -133,7 +128,7 @@ workflow_executions = Table(
     # and the key a pending execution is queued for (woken by a holder's hand-over).
     Column("step_slot_key", Text),
     Column("step_queue_key", Text),
-    CheckConstraint(_one_of("status", STORED_EXECUTION_STATUSES), name="status"),
+    CheckConstraint(one_of("status", STORED_EXECUTION_STATUSES), name="status"),
     Index(
         "ix_workflow_executions_due",
         "run_at",
@@ -205,94 +200,6 @@ workflow_executions = Table(
     postgresql_with={"fillfactor": 70},
 )
 
-# One row per concurrency key ever used: how many of its executions are running
-# (`held`) and the limit the latest claim declared.
-concurrency_slots = Table(
-    "concurrency_slots",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("held", Integer, nullable=False),
-    Column("slot_limit", Integer, nullable=False),
-    CheckConstraint("held >= 0", name="held"),
-)
-
-# One row per rate-limit key: the start times within its period (a sliding window).
-rate_limit_windows = Table(
-    "rate_limit_windows",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("starts", ARRAY(DateTime(timezone=True)), nullable=False),
-)
-
-# The trigger that gives a concurrency slot back (DDL, so it lives with the tables; the
-# migration creates the same function and trigger).
-RELEASE_SLOT_FUNCTION = """
-CREATE OR REPLACE FUNCTION durable_release_concurrency_slot() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE concurrency_slots SET held = held - 1
-    WHERE key = OLD.concurrency_key AND held > 0;
-    RETURN NULL;
-END
-$$
-"""
-"""Give back the slot of a limited execution that leaves `running`, in the statement
-that moves it (an AFTER ROW trigger runs inside it): locks the key's row until commit,
-after the execution row, the same order as CLAIM_LIMITED."""
-
-RELEASE_SLOT_TRIGGER = """
-CREATE TRIGGER tr_workflow_executions_release_slot
-AFTER UPDATE OF status ON workflow_executions
-FOR EACH ROW
-WHEN (OLD.status = 'running' AND NEW.status <> 'running' AND OLD.concurrency_key IS NOT NULL)
-EXECUTE FUNCTION durable_release_concurrency_slot()
-"""
-"""Fires only for limited executions leaving `running`; the checkpoint of a step
-(ADVANCE) does not set `status`, so it never fires on the per-step hot path."""
-
-RELEASE_STEP_SLOT_FUNCTION = """
-CREATE OR REPLACE FUNCTION durable_release_step_slot() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE concurrency_slots SET held = held - 1
-    WHERE key = OLD.step_slot_key AND held > 0;
-    NEW.step_slot_key := NULL;
-    RETURN NEW;
-END
-$$
-"""
-"""Give back the slot a step attempt holds when the attempt ends: the execution leaves
-`running` (a finish, a retry timer, a wait inside the step, a cancel, stale recovery,
-a release) or its checkpoint clears `step_slot_key` (ADVANCE_FROM_SLOT). A BEFORE ROW
-trigger, so
-that it also clears the key in the row it moves; same lock order as TAKE_STEP_SLOT."""
-
-RELEASE_STEP_SLOT_TRIGGER = """
-CREATE TRIGGER tr_workflow_executions_release_step_slot
-BEFORE UPDATE OF status, step_slot_key ON workflow_executions
-FOR EACH ROW
-WHEN (OLD.step_slot_key IS NOT NULL
-      AND (NEW.status <> 'running' OR NEW.step_slot_key IS NULL))
-EXECUTE FUNCTION durable_release_step_slot()
-"""
-"""The checkpoint of a step without a limit (ADVANCE) sets neither column, so it never
-fires on the per-step hot path."""
-
-event.listen(
-    workflow_executions,
-    "after_create",
-    DDL(  # type: ignore[no-untyped-call]
-        ";\n".join(
-            (
-                RELEASE_SLOT_FUNCTION,
-                RELEASE_SLOT_TRIGGER,
-                RELEASE_STEP_SLOT_FUNCTION,
-                RELEASE_STEP_SLOT_TRIGGER,
-            )
-        )
-    ),
-)
-
 step_executions = Table(
     "step_executions",
     metadata,
@@ -315,7 +222,7 @@ step_executions = Table(
     Column("completed_at", DateTime(timezone=True)),
     Column("duration_ms", Float),
     Column("worker", Text),
-    CheckConstraint(_one_of("status", StepStatus), name="status"),
+    CheckConstraint(one_of("status", StepStatus), name="status"),
     Index("ix_step_executions_execution_id_sequence", "execution_id", "sequence", "attempt"),
 )
 
@@ -337,7 +244,7 @@ step_items = Table(
     Column("status", Text, nullable=False),
     Column("attempt", Integer, nullable=False, server_default=text("0")),
     Column("queue", Text, nullable=False),
-    Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     Column("dispatched_at", DateTime(timezone=True)),
     # Wake-ups the poller re-sent since the last claim: it waits longer before each one.
     Column("resends", Integer, nullable=False, server_default=text("0")),
@@ -349,8 +256,8 @@ step_items = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
     Column("duration_ms", Float),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
-    CheckConstraint(_one_of("status", ItemStatus), name="status"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
+    CheckConstraint(one_of("status", ItemStatus), name="status"),
     Index("uq_step_items_position", "execution_id", "fanout_seq", "item_index", unique=True),
     Index("ix_step_items_due", "run_at", postgresql_where=text("status = 'pending'")),
     Index(
@@ -388,10 +295,10 @@ step_waits = Table(
     # A wait_for_event's correlation key ('' when it has none: it also takes publish_event
     # without a key); NULL for every other kind of wait.
     Column("event_key", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     Column("resolved_at", DateTime(timezone=True)),
-    CheckConstraint(_one_of("kind", WaitKind), name="kind"),
-    CheckConstraint(_one_of("status", WaitStatus), name="status"),
+    CheckConstraint(one_of("kind", WaitKind), name="kind"),
+    CheckConstraint(one_of("status", WaitStatus), name="status"),
     Index(
         "uq_step_waits_position",
         "execution_id",
@@ -424,7 +331,7 @@ workflow_events = Table(
     ),
     Column("name", Text, nullable=False),
     Column("payload", JSONB),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     Column("consumed_by", UUID(as_uuid=False)),
     Column("consumed_at", DateTime(timezone=True)),
     # A published event this execution received (publish_event): its key ('' for none)
@@ -457,7 +364,7 @@ published_events = Table(
     # The correlation key; '' for an event published without one.
     Column("event_key", Text, nullable=False),
     Column("payload", JSONB),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     # created_at + durable_event_retention: later waits take it until then, and the
     # poller deletes it after.
     Column("expires_at", DateTime(timezone=True), nullable=False),
@@ -486,10 +393,10 @@ pending_inputs = Table(
     Column("status", Text, nullable=False, server_default=text("'pending'")),
     Column("value", JSONB),
     Column("deadline_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=now_default()),
     Column("answered_at", DateTime(timezone=True)),
-    CheckConstraint(_one_of("status", InputStatus), name="status"),
-    CheckConstraint(_one_of("kind", InputKind), name="kind"),
+    CheckConstraint(one_of("status", InputStatus), name="status"),
+    CheckConstraint(one_of("kind", InputKind), name="kind"),
     Index(
         "ix_pending_inputs_open",
         "execution_id",
@@ -497,40 +404,4 @@ pending_inputs = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index("uq_pending_inputs_wait_id", "wait_id", unique=True),
-)
-
-scheduled_workflows = Table(
-    "scheduled_workflows",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("workflow", Text, nullable=False),
-    # When it fires: a cron expression in `timezone`, or an interval in seconds.
-    Column("trigger_kind", Text, nullable=False),
-    Column("expression", Text, nullable=False),
-    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
-    Column("input", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("queue", Text),
-    Column("overlap", Text, nullable=False, server_default=text("'allow'")),
-    Column("misfire", Text, nullable=False, server_default=text("'coalesce'")),
-    Column("misfire_grace", Float, nullable=False, server_default=text("15")),
-    Column("catch_up_limit", Integer, nullable=False, server_default=text("10")),
-    Column("status", Text, nullable=False, server_default=text("'active'")),
-    Column("origin", Text, nullable=False, server_default=text("'api'")),
-    Column("next_fire_at", DateTime(timezone=True), nullable=False),
-    Column("last_fire_at", DateTime(timezone=True)),
-    Column("last_execution_id", UUID(as_uuid=False)),
-    # Why the last fire started nothing (an unknown workflow, say); NULL once one starts.
-    Column("last_error", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now()),
-    CheckConstraint(_one_of("trigger_kind", TriggerKind), name="trigger_kind"),
-    CheckConstraint(_one_of("overlap", OverlapPolicy), name="overlap"),
-    CheckConstraint(_one_of("misfire", MisfirePolicy), name="misfire"),
-    CheckConstraint(_one_of("status", ScheduleStatus), name="status"),
-    CheckConstraint(_one_of("origin", ScheduleOrigin), name="origin"),
-    Index(
-        "ix_scheduled_workflows_due",
-        "next_fire_at",
-        postgresql_where=text("status = 'active'"),
-    ),
 )

@@ -17,7 +17,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-# A frozen copy of durable_celery.store.schema's step-slot trigger at this revision.
+# A frozen copy of durable_celery.store.schema_limits' step-slot trigger at this revision.
 _FUNCTION = """
 CREATE OR REPLACE FUNCTION durable_release_step_slot() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -12,7 +12,7 @@ from sqlalchemy import MetaData, create_engine, inspect, text
 
 from durable_celery.config import Settings
 from durable_celery.store.migrate import VERSION_TABLE, downgrade, schema_status, upgrade
-from durable_celery.store.schema import metadata
+from durable_celery.store.tables import metadata
 
 
 def _diff(url: str, schema: str | None) -> list[object]:

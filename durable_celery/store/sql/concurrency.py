@@ -1,7 +1,7 @@
 """Concurrency limits: the claim that takes a slot of its key, the step's take of a slot
 of its key, and the poller's fallbacks (the hand-over of a freed slot is the
 HAND_OVER_SLOT / HAND_OVER_STEP_SLOT fragment of the statements that free one; the
-triggers that give a slot back are DDL, in store/schema.py).
+triggers that give a slot back are DDL, in store/schema_limits.py).
 
 A key's slots are one row of `concurrency_slots`: `held` counts its executions that are
 `running`. The counter moves in the same statement as the status: up in
