@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -181,3 +182,28 @@ def db(runtime):  # type: ignore[no-untyped-def]
     """A SQLAlchemy connection to the session database, for assertions."""
     with runtime.database.connect() as conn:
         yield conn
+
+
+# The plan tests' finished history: the size the issue's query-plan bar names.
+FINISHED_HISTORY = 1_000_000
+
+
+@pytest.fixture(scope="session")
+def finished_history() -> Iterator[Any]:
+    """An engine over a database of FINISHED_HISTORY finished executions and 200 live
+    ones, ANALYZEd, shared by the query-plan tests (read-only: EXPLAIN without ANALYZE)."""
+    from sqlalchemy import create_engine
+
+    from benchmarks.explain_poller import fill
+    from durable_celery.config import Settings
+    from durable_celery.store.migrate import upgrade
+
+    name = f"durable_history_{RUN}"
+    url = create_database(name)
+    upgrade(Settings(database_url=url))
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        fill(conn, finished=FINISHED_HISTORY, live=200)
+    yield engine
+    engine.dispose()
+    drop_database(name)

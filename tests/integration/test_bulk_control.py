@@ -380,29 +380,16 @@ def test_retry_many_gives_timed_out_executions_a_fresh_deadline(private):
 # --- plans: a batch reads the live (or failed) rows, not the finished history ----------
 
 
-@pytest.fixture(scope="module")
-def history_database():
-    from benchmarks.explain_poller import fill
-    from durable_celery.config import Settings
-    from durable_celery.store.migrate import upgrade
-    from tests.integration.conftest import create_database
-
-    name = f"durable_bulk_history_{RUN}"
-    url = create_database(name)
-    upgrade(Settings(database_url=url))
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        fill(conn, finished=50_000, live=200)
-    yield engine
-    engine.dispose()
-    drop_database(name)
+@pytest.fixture()
+def history_database(finished_history):
+    return finished_history
 
 
 @pytest.mark.parametrize(
     ("statement", "filters"),
     [
         ("LOCK_CANCELLABLE", {}),
-        # 'history' is the workflow of the 50,000 finished executions.
+        # 'history' is the workflow of the 1,000,000 finished executions.
         ("LOCK_CANCELLABLE", {"workflow": "history", "queue": "default"}),
         ("LOCK_RETRYABLE", {}),
         ("LOCK_RETRYABLE", {"workflow": "history"}),

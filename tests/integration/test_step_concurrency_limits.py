@@ -16,16 +16,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from benchmarks.explain_poller import explain, fill
+from benchmarks.explain_poller import explain
 from durable_celery.config import Settings
 from durable_celery.runtime import Runtime, bundled_app
 from durable_celery.states import ExecutionStatus, StepStatus, Suspension
 from durable_celery.store import control, executions, step_slots
 from durable_celery.store.connections import autocommit, dispose_engines
 from durable_celery.store.executions import Advance, Finish, RetryAfter, StepRun
-from durable_celery.store.migrate import upgrade
 from durable_celery.store.sql import concurrency as concurrency_sql
 from durable_celery.store.sql import executions as executions_sql
 from durable_celery.testing import WorkerProcess, wait_until
@@ -34,7 +33,6 @@ from tests.integration.conftest import (
     ROOT,
     RUN,
     clone_database,
-    create_database,
     drop_database,
     servers,
 )
@@ -334,17 +332,9 @@ PLANS = {
 }
 
 
-@pytest.fixture(scope="module")
-def history_database(session_database: str) -> Iterator[Any]:
-    name = f"durable_step_history_{RUN}"
-    url = create_database(name)
-    upgrade(Settings(database_url=url))
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        fill(conn, finished=20_000, live=200)
-    yield engine
-    engine.dispose()
-    drop_database(name)
+@pytest.fixture()
+def history_database(finished_history: Any) -> Any:
+    return finished_history
 
 
 @pytest.mark.parametrize("title", list(PLANS))
