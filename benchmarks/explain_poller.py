@@ -2,7 +2,8 @@
 
     python -m benchmarks.explain_poller --finished 1000000
 
-Fills a scratch database with N finished executions (and a few live ones), ANALYZEs it,
+Fills a scratch database with N finished executions (and a few live ones) and their
+fan-out items, ANALYZEs it,
 then runs each hot query under EXPLAIN (ANALYZE, BUFFERS) inside a transaction that is
 rolled back, and prints the plans. The point: the partial indexes on live rows keep these
 queries independent of how much history the table holds.
@@ -52,11 +53,35 @@ FILL_LIVE = text(
 )
 
 
+# Fan-out history: ten completed items for every hundredth finished execution, and one
+# pending item for every other live one.
+FILL_ITEMS = text(
+    """
+    INSERT INTO step_items
+        (id, execution_id, step_name, fanout_seq, item_index, item, status, queue, run_at,
+         completed_at)
+    SELECT gen_random_uuid(), e.id, 'each', 1, i, '{}'::jsonb, 'completed', 'default',
+           e.run_at, e.completed_at
+    FROM (SELECT id, run_at, completed_at, row_number() OVER () AS n
+          FROM workflow_executions WHERE status = 'completed') AS e,
+         generate_series(0, 9) AS i
+    WHERE e.n % 100 = 0
+    UNION ALL
+    SELECT gen_random_uuid(), e.id, 'each', 1, 0, '{}'::jsonb, 'pending', 'default',
+           e.run_at, NULL
+    FROM (SELECT id, run_at, row_number() OVER () AS n
+          FROM workflow_executions WHERE workflow = 'live') AS e
+    WHERE e.n % 2 = 0
+    """
+)
+
+
 def fill(conn: Connection, finished: int, live: int) -> None:
     conn.execute(FILL_FINISHED, {"count": finished})
     conn.execute(FILL_LIVE, {"count": live})
+    conn.execute(FILL_ITEMS)
     conn.commit()
-    conn.execute(text("ANALYZE workflow_executions"))
+    conn.execute(text("ANALYZE workflow_executions, step_items"))
     conn.commit()
 
 

@@ -192,7 +192,8 @@ FINISHED_HISTORY = 1_000_000
 def finished_history() -> Iterator[Any]:
     """An engine over a database of FINISHED_HISTORY finished executions and 200 live
     ones, ANALYZEd, shared by the query-plan tests (read-only: EXPLAIN without ANALYZE)."""
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
     from benchmarks.explain_poller import fill
     from durable_celery.config import Settings
@@ -201,9 +202,18 @@ def finished_history() -> Iterator[Any]:
     name = f"durable_history_{RUN}"
     url = create_database(name)
     upgrade(Settings(database_url=url))
-    engine = create_engine(url)
+    # No pool: the fault tests restart the server mid-session, which would leave pooled
+    # connections dead for the plan tests that run after them.
+    engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as conn:
         fill(conn, finished=FINISHED_HISTORY, live=200)
+    # Analysed by fill(), and never again by autovacuum: its work landing in the middle
+    # of the session would change the statistics under the later plan tests.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ).scalars():
+            conn.execute(text(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)'))
     yield engine
     engine.dispose()
     drop_database(name)

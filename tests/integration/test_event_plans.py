@@ -1,16 +1,15 @@
 """publish_event, the keyed wait's lookup and the deletion of expired events stay index
-scans, whatever the history of waits and published events."""
+scans over 1,000,000 finished executions, with 50,000 waits and delivered events and
+50,000 published events."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from benchmarks.explain_poller import explain, fill
-from durable_celery.config import Settings
-from durable_celery.store.migrate import upgrade
+from benchmarks.explain_poller import explain
 from durable_celery.store.sql import signals, sweeps, waits
 
 FILL_WAITS = text(
@@ -20,7 +19,10 @@ FILL_WAITS = text(
     SELECT gen_random_uuid(), e.id, 'settle', 0, 0, 'event', '["payment.settled"]'::jsonb,
            'key-' || row_number() OVER (),
            CASE WHEN e.status = 'completed' THEN 'resolved' ELSE 'waiting' END
-    FROM workflow_executions AS e
+    FROM (SELECT id, status FROM workflow_executions WHERE status <> 'completed'
+          UNION ALL
+          (SELECT id, status FROM workflow_executions WHERE status = 'completed'
+           LIMIT :finished_waits)) AS e
     """
 )
 
@@ -45,27 +47,21 @@ FILL_DELIVERED = text(
 
 
 @pytest.fixture(scope="module")
-def history_database():
-    from tests.integration.conftest import RUN, create_database, drop_database
-
-    name = f"durable_event_history_{RUN}"
-    url = create_database(name)
-    upgrade(Settings(database_url=url))
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        fill(conn, finished=50_000, live=200)
-        conn.execute(FILL_WAITS)
+def history_database(finished_history):
+    # The shared history of 1,000,000 finished executions (the other plan tests read
+    # only executions and items): 50,000 of them, and every live one, with a wait, and
+    # 50,000 published events, most delivered.
+    with finished_history.connect() as conn:
+        conn.execute(FILL_WAITS, {"finished_waits": 50_000})
         conn.execute(FILL_PUBLISHED, {"count": 50_000})
         conn.execute(FILL_DELIVERED)
         conn.commit()
-        conn.execute(text("ANALYZE"))
+        conn.execute(text("ANALYZE step_waits, published_events, workflow_events"))
         conn.commit()
         live = conn.execute(
             text("SELECT id FROM workflow_executions WHERE status = 'waiting' LIMIT 1")
         ).scalar_one()
-    yield engine, str(live)
-    engine.dispose()
-    drop_database(name)
+    return finished_history, str(live)
 
 
 def _plan(history_database, statement, params) -> str:
