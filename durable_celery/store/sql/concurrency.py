@@ -66,19 +66,22 @@ With no free slot the execution stays pending and is marked `slot_queued`: the p
 does not re-send its wake-up; a holder hands it the next free slot (HAND_OVER_SLOT), or
 the poller's DISPATCH_SLOT_QUEUED does when a slot is free and nobody handed it over."""
 
-DISPATCH_SLOT_QUEUED = text(
-    """
+
+def _dispatch_queued(key_column: str, queued: str, unqueue: str) -> str:
+    """The poller's fallback sweep for one kind of slot queue: per key with free slots,
+    as many of the executions queued for it (`queued`, on `e`, naming the key in
+    `key_column`) as there are free slots, in order (priority, run_at, FIFO), are
+    unqueued (`unqueue`) and marked dispatched; their wake-ups are sent after commit."""
+    return f"""
     WITH free AS MATERIALIZED (
         SELECT s.key, s.slot_limit - s.held AS room FROM concurrency_slots AS s
         WHERE s.held < s.slot_limit
-          AND s.key IN (SELECT concurrency_key FROM workflow_executions
-                        WHERE status = 'pending' AND slot_queued)
+          AND s.key IN (SELECT {key_column} FROM workflow_executions AS e WHERE {queued})
     ),
     due AS MATERIALIZED (
         SELECT q.id FROM free CROSS JOIN LATERAL (
             SELECT e.id FROM workflow_executions AS e
-            WHERE e.concurrency_key = free.key AND e.status = 'pending' AND e.slot_queued
-              AND e.run_at <= now()
+            WHERE e.{key_column} = free.key AND {queued} AND e.run_at <= now()
             ORDER BY e.priority DESC, e.run_at, e.created_at
             LIMIT free.room
             FOR UPDATE SKIP LOCKED
@@ -86,11 +89,17 @@ DISPATCH_SLOT_QUEUED = text(
         LIMIT :batch_size
     )
     UPDATE workflow_executions AS e
-    SET slot_queued = false, dispatched_at = now(), updated_at = now()
+    SET {unqueue}, dispatched_at = now(), updated_at = now()
     FROM due
     WHERE e.id = due.id
     RETURNING e.id, e.queue, e.workflow
     """
+
+
+DISPATCH_SLOT_QUEUED = text(
+    _dispatch_queued(
+        "concurrency_key", "e.status = 'pending' AND e.slot_queued", "slot_queued = false"
+    )
 )
 """The poller's fallback for slots nobody handed over (a holder that was cancelled,
 recovered as stale, or released its slot between a queued claim's check and its mark):
@@ -162,30 +171,11 @@ and nobody handed it over. Leaving `running` also gives back a workflow-level sl
 handed over here (HAND_OVER_SLOT)."""
 
 DISPATCH_STEP_QUEUED = text(
-    """
-    WITH free AS MATERIALIZED (
-        SELECT s.key, s.slot_limit - s.held AS room FROM concurrency_slots AS s
-        WHERE s.held < s.slot_limit
-          AND s.key IN (SELECT step_queue_key FROM workflow_executions
-                        WHERE status = 'pending' AND step_queue_key IS NOT NULL)
-    ),
-    due AS MATERIALIZED (
-        SELECT q.id FROM free CROSS JOIN LATERAL (
-            SELECT e.id FROM workflow_executions AS e
-            WHERE e.step_queue_key = free.key AND e.status = 'pending'
-              AND e.run_at <= now()
-            ORDER BY e.priority DESC, e.run_at, e.created_at
-            LIMIT free.room
-            FOR UPDATE SKIP LOCKED
-        ) AS q
-        LIMIT :batch_size
+    _dispatch_queued(
+        "step_queue_key",
+        "e.status = 'pending' AND e.step_queue_key IS NOT NULL",
+        "step_queue_key = NULL",
     )
-    UPDATE workflow_executions AS e
-    SET step_queue_key = NULL, dispatched_at = now(), updated_at = now()
-    FROM due
-    WHERE e.id = due.id
-    RETURNING e.id, e.queue, e.workflow
-    """
 )
 """The poller's fallback for step slots nobody handed over (a holder cancelled or
 recovered as stale, or one that gave its slot back between a queued attempt's check and
