@@ -47,12 +47,15 @@ FAST_RECOVERY = {
 
 
 class RunningSampler:
-    """Reads how many executions of one concurrency key are running, every 10 ms, on a
-    connection of its own, and keeps the highest count seen."""
+    """Reads how many running executions hold a slot of one key, every 10 ms, on a
+    connection of its own, and keeps the highest count seen. `column`: the execution's
+    workflow-level key (concurrency_key) or the key of its step attempt (step_slot_key)."""
 
-    def __init__(self, dsn: str, key: str) -> None:
+    def __init__(self, dsn: str, key: str, column: str = "concurrency_key") -> None:
+        assert column in ("concurrency_key", "step_slot_key"), column
         self.dsn = dsn
         self.key = key
+        self.column = column
         self.samples = 0
         self.highest = 0
         self._stop = threading.Event()
@@ -62,8 +65,8 @@ class RunningSampler:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self._stop.is_set():
                 row = conn.execute(
-                    "SELECT count(*) FROM workflow_executions "
-                    "WHERE concurrency_key = %s AND status = 'running'",
+                    f"SELECT count(*) FROM workflow_executions "
+                    f"WHERE {self.column} = %s AND status = 'running'",
                     (self.key,),
                 ).fetchone()
                 assert row is not None

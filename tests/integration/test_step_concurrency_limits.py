@@ -7,14 +7,12 @@ step limit costs."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -39,6 +37,7 @@ from tests.integration.conftest import (
 from tests.integration.flows_limits import OneStepAtATime, StepLimited, Unlimited
 from tests.integration.test_concurrency_limits import (
     FAST_RECOVERY,
+    RunningSampler,
     _completed,
     _count,
     _dsn,
@@ -47,40 +46,6 @@ from tests.integration.test_concurrency_limits import (
 )
 
 pytestmark = pytest.mark.timeout(300)
-
-
-class SlotSampler:
-    """Reads how many running executions hold a slot of one step key, every 10 ms, on a
-    connection of its own, and keeps the highest count seen."""
-
-    def __init__(self, dsn: str, key: str) -> None:
-        self.dsn = dsn
-        self.key = key
-        self.samples = 0
-        self.highest = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            while not self._stop.is_set():
-                row = conn.execute(
-                    "SELECT count(*) FROM workflow_executions "
-                    "WHERE step_slot_key = %s AND status = 'running'",
-                    (self.key,),
-                ).fetchone()
-                assert row is not None
-                self.samples += 1
-                self.highest = max(self.highest, int(row[0]))
-                self._stop.wait(0.01)
-
-    def __enter__(self) -> SlotSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def _most_at_once(db: Any, ids: list[str], step: str) -> int:
@@ -109,7 +74,7 @@ def test_200_executions_never_run_more_than_two_attempts_of_the_limited_step(run
     api = f"maps-{uuid.uuid4().hex[:6]}"
     key = f"step-key:{api}"
     with (
-        SlotSampler(_dsn(runtime), key) as sampler,
+        RunningSampler(_dsn(runtime), key, column="step_slot_key") as sampler,
         WorkerProcess(queues=["step-limits"], concurrency=4, cwd=ROOT, name="steplimits4"),
     ):
         began = time.monotonic()
