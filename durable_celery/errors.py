@@ -61,6 +61,24 @@ class UnknownWorkflow(InvalidOption, LookupError):
         super().__init__(f"no workflow is registered as {name!r} (registered: {listing})")
 
 
+class UnknownWorkflowVersion(UnknownWorkflow):
+    """The workflow is registered, but not the version an execution is pinned to."""
+
+    def __init__(self, name: str, version: int, versions: list[int]) -> None:
+        self.name = name
+        self.known = [name]
+        self.version = version
+        self.versions = versions
+        listing = ", ".join(str(v) for v in versions)
+        # Skip UnknownWorkflow's message, which would say the name is unknown.
+        InvalidOption.__init__(
+            self,
+            f"workflow {name!r} has no version {version} registered in this worker "
+            f"(registered: {listing}); deploy the code of version {version} again until "
+            f"its executions drain, or cancel them",
+        )
+
+
 class WorkflowFailed(DurableError):
     """The execution ended as failed; `error` holds the recorded type, message and traceback."""
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from durable_celery.cli import bulk, operations, schedules, signals
+from durable_celery.cli import bulk, operations, schedules, signals, versions
 from durable_celery.cli.arguments import (
     add_status_option,
     parse_moment,
@@ -66,6 +66,7 @@ def _list(args: argparse.Namespace, runtime: Runtime) -> int:
         parent_id=args.parent,
         top_level_only=args.top_level,
         id_prefix=args.id_prefix,
+        version=args.version,
         runtime=runtime,
     )
     if args.json:
@@ -120,6 +121,7 @@ def _list_arguments(command: argparse.ArgumentParser) -> None:
         f"({', '.join(ExecutionStatus)})",
     )
     command.add_argument("--queue")
+    command.add_argument("--version", type=int, help="started on this workflow version")
     command.add_argument("--since", help="created since: 2h (ago), or an ISO datetime+offset")
     command.add_argument("--until", help="created before: 30m (ago), or an ISO datetime+offset")
     command.add_argument("--parent", metavar="ID", help="children of this execution")
@@ -205,6 +207,11 @@ COMMANDS: dict[str, tuple[str, Arguments, Handler]] = {
         "the registered workflows: version, queue, steps, schedules",
         operations.workflows_arguments,
         operations.workflows_command,
+    ),
+    "versions": (
+        "live executions per workflow version; which old versions are safe to delete",
+        versions.versions_arguments,
+        versions.versions_command,
     ),
     "schedules": (
         "schedules: list (with next fire times), pause, resume, trigger, delete, sync",

@@ -191,7 +191,7 @@ def workflows_command(args: argparse.Namespace, runtime: Runtime) -> int:
     rows = [
         [
             info.name,
-            "-" if info.version is None else str(info.version),
+            ",".join(str(version) for version in info.versions),
             info.queue or "-",
             ", ".join(info.steps),
             _schedules(info),

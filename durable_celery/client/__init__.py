@@ -21,12 +21,19 @@ from durable_celery.client.signals import (
     send_event,
 )
 from durable_celery.client.start import start, start_execution, start_many, start_task
-from durable_celery.client.workflows import ScheduleInfo, WorkflowInfo, list_workflows
+from durable_celery.client.workflows import (
+    ScheduleInfo,
+    VersionInfo,
+    WorkflowInfo,
+    list_workflows,
+    workflow_versions,
+)
 
 __all__ = [
     "ExecutionHandle",
     "Overview",
     "ScheduleInfo",
+    "VersionInfo",
     "WorkflowInfo",
     "cancel",
     "cancel_many",
@@ -47,4 +54,5 @@ __all__ = [
     "start_execution",
     "start_many",
     "start_task",
+    "workflow_versions",
 ]

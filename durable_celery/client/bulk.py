@@ -11,8 +11,13 @@ from typing import TypeVar
 
 from durable_celery.checks import check_text
 from durable_celery.client.query import Statuses, parse_statuses
-from durable_celery.dsl import get_workflow
-from durable_celery.errors import InvalidOption, UnknownWorkflow, cancellation_record
+from durable_celery.dsl import Workflow, get_workflow
+from durable_celery.errors import (
+    InvalidOption,
+    UnknownWorkflow,
+    UnknownWorkflowVersion,
+    cancellation_record,
+)
 from durable_celery.runtime import Runtime, current_runtime
 from durable_celery.states import LIVE_STATUSES, ExecutionStatus
 from durable_celery.store import bulk as store
@@ -213,9 +218,9 @@ def retry_many(
         with transaction(database) as conn:
             locked = store.lock_retryable(conn, where, wanted.batch_size, unknown)
             timeouts: dict[str, timedelta | None] = {}
-            for execution_id, name in locked:
+            for execution_id, name, version in locked:
                 try:
-                    timeouts[execution_id] = get_workflow(name).timeout_delta()
+                    timeouts[execution_id] = _workflow(name, version).timeout_delta()
                 except UnknownWorkflow:
                     if name not in unknown:
                         unknown.append(name)
@@ -235,6 +240,15 @@ def retry_many(
             return total
         if progress is not None and wakeups:
             progress(total)
+
+
+def _workflow(name: str, version: int) -> type[Workflow]:
+    """The class an execution runs on; the newest version's when its own is not in this
+    process (the worker then fails it again, saying which versions there are)."""
+    try:
+        return get_workflow(name, version)
+    except UnknownWorkflowVersion:
+        return get_workflow(name)
 
 
 def _run(batch: Callable[[], T]) -> T:

@@ -53,7 +53,8 @@ def retry(execution_id: str, *, runtime: Runtime | None = None) -> None:
         row = control.lock_execution(conn, execution_id)
         if row.status not in RETRYABLE:
             raise ExecutionStateError(execution_id, row.status, "retry")
-        wakeup = control.resume_failed(
-            conn, execution_id, get_workflow(row.workflow).timeout_delta()
-        )
+        # Its own version's timeout; a version gone from this process is refused here
+        # (UnknownWorkflowVersion) rather than failed again by a worker.
+        workflow = get_workflow(row.workflow, row.version)
+        wakeup = control.resume_failed(conn, execution_id, workflow.timeout_delta())
     runtime.publish([wakeup])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,12 +49,15 @@ def list_executions(
     parent_id: str | uuid.UUID | None = None,
     top_level_only: bool = False,
     id_prefix: str | None = None,
+    version: int | None = None,
     runtime: Runtime | None = None,
 ) -> list[Execution]:
     """Executions, newest first, filtered by workflow name, status or statuses (as
     reported, so 'compensating' too), queue, creation time (since <= created_at < until,
-    aware datetimes), parent, top-level only, and a prefix of the id."""
+    aware datetimes), parent, top-level only, a prefix of the id, and the workflow
+    version they started with (and run on)."""
     where = _filter(workflow, status, queue, since, until, parent_id, top_level_only, id_prefix)
+    where = _with_version(where, version)
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidOption(f"{name} must be an int >= {low}, got {value!r}")
@@ -72,11 +75,13 @@ def count_executions(
     until: datetime | None = None,
     parent_id: str | uuid.UUID | None = None,
     top_level_only: bool = False,
+    version: int | None = None,
     runtime: Runtime | None = None,
 ) -> dict[ExecutionStatus, int]:
     """How many executions match, by reported status; statuses with none are left out.
     The filters are those of list_executions."""
     where = _filter(workflow, status, queue, since, until, parent_id, top_level_only, None)
+    where = _with_version(where, version)
     runtime = runtime or current_runtime()
     with reading(runtime.database) as conn:
         return queries.count_by_status(conn, where)
@@ -153,6 +158,14 @@ def _filter(
         top_level_only=top_level_only,
         id_prefix=None if id_prefix is None else _id_prefix(id_prefix),
     )
+
+
+def _with_version(where: ExecutionFilter, version: int | None) -> ExecutionFilter:
+    if version is None:
+        return where
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidOption(f"version must be an int >= 1, got {version!r}")
+    return replace(where, version=version)
 
 
 def _id_prefix(prefix: str) -> str:

@@ -25,6 +25,7 @@ from durable_celery.dsl.workflow import (
     Workflow,
     add_resolver,
     get_workflow,
+    registered_versions,
     registered_workflows,
     use_starter,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "each",
     "get_workflow",
     "parallel",
+    "registered_versions",
     "registered_workflows",
     "resolve_task_workflow",
     "retry_of",

@@ -1,4 +1,5 @@
-"""`Workflow`: the base class of durable workflows, and the registry of workflows by name.
+"""`Workflow`: the base class of durable workflows, and the registry of workflows by name
+and version.
 
 Options are validated when a subclass is defined, so a mistake fails at import time
 with the workflow and step named. Starting an execution is the client's job: the client
@@ -13,11 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from durable_celery.checks import check_queue
+from durable_celery.dsl.declaration import check_compensations, check_decision_targets
 from durable_celery.dsl.flow import Concurrency
-from durable_celery.dsl.routing import BranchLayout, layout_branches, literal_targets
+from durable_celery.dsl.routing import BranchLayout, layout_branches
 from durable_celery.dsl.schedules import ScheduleSpec, declared_schedules
 from durable_celery.dsl.steps import StepKind, StepSpec
-from durable_celery.errors import InvalidOption, UnknownWorkflow, WorkflowDefinitionError
+from durable_celery.errors import (
+    InvalidOption,
+    UnknownWorkflow,
+    UnknownWorkflowVersion,
+    WorkflowDefinitionError,
+)
 from durable_celery.states import ExecutionStatus
 from durable_celery.time import Duration, to_timedelta
 
@@ -97,8 +104,9 @@ class Workflow:
     queue: ClassVar[str | None] = None
     timeout: ClassVar[Duration | None] = None
     max_step_runs: ClassVar[int] = DEFAULT_MAX_STEP_RUNS
-    # Shown by list_workflows and the CLI: which version of the code is deployed.
-    version: ClassVar[str | int | None] = None
+    # An execution runs on the version it started with: bump it for a change that running
+    # executions must not see, and keep the old class registered until they drain.
+    version: ClassVar[int] = 1
     # Cron(...), Every(...) or a list of them: started by the poller at each fire time.
     schedule: ClassVar[Any] = None
     # Concurrency(limit, key=...): at most `limit` executions with one key run at once.
@@ -144,10 +152,10 @@ class Workflow:
             if cls.__timeout__ <= timedelta(0):
                 raise fail(f"timeout must be positive, got {cls.__timeout__}")
         version = cls.version
-        if version is not None and (
-            isinstance(version, bool) or not isinstance(version, (str, int))
-        ):
-            raise fail(f"version must be a string or an int, got {version!r}")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise fail(
+                f"version must be an int >= 1 (executions are pinned to it), got {version!r}"
+            )
         if cls.concurrency is not None and not isinstance(cls.concurrency, Concurrency):
             raise fail(
                 f"concurrency must be a Concurrency(limit=..., key=...), "
@@ -166,8 +174,8 @@ class Workflow:
         undo = {k: spec for k, spec in steps.items() if spec.kind is StepKind.COMPENSATION}
         if not forward:
             raise fail("declares no steps; decorate at least one function with @step")
-        _check_compensations(forward, undo, fail)
-        _check_decision_targets(forward, fail)
+        check_compensations(forward, undo, fail)
+        check_decision_targets(forward, fail)
         cls.__branches__ = layout_branches(forward, fail)
         cls.__steps__ = tuple(forward.values())
         cls.__step_index__ = {spec.name: index for index, spec in enumerate(cls.__steps__)}
@@ -308,42 +316,8 @@ class Workflow:
         )
 
 
-Fail = Callable[[str], WorkflowDefinitionError]
-
-
-def _check_compensations(
-    forward: dict[str, StepSpec], undo: dict[str, StepSpec], fail: Fail
-) -> None:
-    for spec in forward.values():
-        if spec.compensate is None:
-            continue
-        if spec.compensate in forward:
-            raise fail(
-                f"step {spec.name!r} names compensate={spec.compensate!r}, a regular step; "
-                f"declare the undo step with @compensation so it only runs on failure"
-            )
-        if spec.compensate not in undo:
-            raise fail(
-                f"step {spec.name!r} names compensate={spec.compensate!r}, which is not a "
-                f"step of this workflow (compensations: {', '.join(undo) or 'none'})"
-            )
-        if spec.kind is StepKind.DECISION:
-            raise fail(f"decision {spec.name!r} cannot have a compensation")
-
-
-def _check_decision_targets(forward: dict[str, StepSpec], fail: Fail) -> None:
-    for spec in forward.values():
-        if spec.kind is not StepKind.DECISION:
-            continue
-        for target in literal_targets(spec.fn):
-            if target not in forward:
-                raise fail(
-                    f"decision {spec.name!r} can return {target!r}, which is not a step "
-                    f"(steps: {', '.join(forward)})"
-                )
-
-
-_registry: dict[str, type[Workflow]] = {}
+# name -> version -> class.
+_registry: dict[str, dict[int, type[Workflow]]] = {}
 # Builders of workflows that are not declared as classes (the one-step workflow of a
 # Celery task, built when a worker first meets it): name -> workflow, or None.
 _resolvers: list[Callable[[str], type[Workflow] | None]] = []
@@ -355,7 +329,7 @@ def add_resolver(resolver: Callable[[str], type[Workflow] | None]) -> None:
 
 
 def _register(cls: type[Workflow]) -> None:
-    existing = _registry.get(cls.name)
+    versions = _registry.get(cls.name, {})
     for spec in cls.__schedules__:
         owner = _schedule_owner(spec.key, cls.name)
         if owner is not None:
@@ -363,36 +337,54 @@ def _register(cls: type[Workflow]) -> None:
                 f"workflow {cls.name!r}: schedule key {spec.key!r} is already declared by "
                 f"workflow {owner!r}; schedule keys are unique across workflows"
             )
+    existing = versions.get(cls.version)
     same_class = existing is not None and (
         existing.__module__ == cls.__module__ and existing.__qualname__ == cls.__qualname__
     )
     if existing is not None and not same_class:
         raise WorkflowDefinitionError(
-            f"workflow name {cls.name!r} is already registered by "
-            f"{existing.__module__}.{existing.__qualname__}; "
-            f"cannot register {cls.__module__}.{cls.__qualname__} under the same name"
+            f"workflow name {cls.name!r} version {cls.version} is already registered by "
+            f"{existing.__module__}.{existing.__qualname__}; cannot register "
+            f"{cls.__module__}.{cls.__qualname__} under the same name and version (a "
+            f"changed workflow whose old executions still run takes version = "
+            f"{max(versions) + 1})"
         )
     # Re-running the same class definition (module reload) replaces it.
-    _registry[cls.name] = cls
+    _registry[cls.name] = {**versions, cls.version: cls}
 
 
 def _schedule_owner(key: str, other_than: str) -> str | None:
-    for name, workflow in _registry.items():
+    for name, workflow in registered_workflows().items():
         if name != other_than and any(spec.key == key for spec in workflow.__schedules__):
             return name
     return None
 
 
-def get_workflow(name: str) -> type[Workflow]:
-    found = _registry.get(name)
-    for resolver in _resolvers if found is None else ():
-        found = resolver(name)
-        if found is not None:
-            break
-    if found is None:
+def get_workflow(name: str, version: int | None = None) -> type[Workflow]:
+    """The workflow registered as `name`: its newest version, or exactly `version`
+    (UnknownWorkflowVersion, naming the versions there are, when it is not registered)."""
+    versions = _registry.get(name)
+    if versions is None:
+        for resolver in _resolvers:
+            found = resolver(name)
+            if found is not None:
+                versions = {found.version: found}
+                break
+    if versions is None:
         raise UnknownWorkflow(name, list(_registry))
+    if version is None:
+        return versions[max(versions)]
+    found = versions.get(version)
+    if found is None:
+        raise UnknownWorkflowVersion(name, version, sorted(versions))
     return found
 
 
 def registered_workflows() -> dict[str, type[Workflow]]:
-    return dict(_registry)
+    """Each registered name's newest version."""
+    return {name: versions[max(versions)] for name, versions in _registry.items()}
+
+
+def registered_versions() -> dict[str, dict[int, type[Workflow]]]:
+    """Every registered version of every name: name -> version -> class."""
+    return {name: dict(sorted(versions.items())) for name, versions in _registry.items()}

@@ -63,7 +63,7 @@ def _attempt(
     spec: StepSpec | None = None
     try:
         runtime.import_workflows()
-        spec = get_workflow(parent.workflow).step_spec(item.step_name)
+        spec = get_workflow(parent.workflow, parent.version).step_spec(item.step_name)
         if spec is None or not spec.is_fanout:
             raise DurableError(f"step {item.step_name!r} is no longer an each/parallel step")
         too_often = abandoned_too_often(spec, item.attempt)

@@ -85,7 +85,8 @@ class ExecutionRun:
         claim = self.claim
         try:
             self.runtime.import_workflows()
-            self.workflow: type[Workflow] = get_workflow(claim.workflow)
+            # The version it started with: its steps, by name, are the ones it runs.
+            self.workflow: type[Workflow] = get_workflow(claim.workflow, claim.version)
         except UnknownWorkflow as unknown:
             logger.error("%s[%s]: %s; failing the execution", claim.workflow, claim.id, unknown)
             return self.record.fail_without_step(outcomes.describe_error(unknown), unknown)

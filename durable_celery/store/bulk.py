@@ -69,12 +69,15 @@ def count_cancellable(conn: Connection, where: BulkFilter) -> int:
 
 def lock_retryable(
     conn: Connection, where: BulkFilter, batch_size: int, skip_workflows: list[str]
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, str, int]]:
     """Lock up to `batch_size` matching failed or timed-out executions (not of
-    `skip_workflows`); returns (id, workflow) pairs. Rows locked by someone else are
-    skipped."""
+    `skip_workflows`); returns (id, workflow, version) triples. Rows locked by someone
+    else are skipped."""
     params = {**where.params(), "batch_size": batch_size, "skip_workflows": skip_workflows}
-    return [(str(row.id), row.workflow) for row in conn.execute(sql.LOCK_RETRYABLE, params)]
+    return [
+        (str(row.id), row.workflow, row.workflow_version)
+        for row in conn.execute(sql.LOCK_RETRYABLE, params)
+    ]
 
 
 def resume_locked(conn: Connection, timeouts: Mapping[str, timedelta | None]) -> list[Wakeup]:

@@ -23,6 +23,7 @@ class LockedExecution:
     status: ExecutionStatus
     queue: str
     workflow: str
+    version: int
 
 
 def lock_execution(conn: Connection, execution_id: str) -> LockedExecution:
@@ -30,7 +31,9 @@ def lock_execution(conn: Connection, execution_id: str) -> LockedExecution:
     row = conn.execute(sql.LOCK_EXECUTION, {"id": execution_id}).first()
     if row is None:
         raise ExecutionNotFound(execution_id)
-    return LockedExecution(ExecutionStatus(row.status), row.queue, row.workflow)
+    return LockedExecution(
+        ExecutionStatus(row.status), row.queue, row.workflow, row.workflow_version
+    )
 
 
 def stop_executions(

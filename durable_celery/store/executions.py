@@ -59,6 +59,8 @@ class ClaimedExecution:
     # The execution's first claim ever (a claim after a wait or a rate limit's timer that
     # came before the first step completed is not).
     first_claim: bool = False
+    # The version of the workflow class it started with: the one it runs on.
+    version: int = 1
 
     @property
     def id(self) -> str:
@@ -101,6 +103,7 @@ def claim(conn: Connection, execution_id: str, worker: str) -> ClaimedExecution 
         schedule_key=row.schedule_key,
         scheduled_at=row.scheduled_at,
         first_claim=bool(row.first_claim),
+        version=row.workflow_version,
     )
 
 

@@ -110,6 +110,7 @@ def claim_item(conn: Connection, item_id: str, worker: str) -> ClaimedItem | Non
 @dataclass(frozen=True)
 class ItemParent:
     workflow: str
+    version: int
     input: dict[str, Any]
     context: dict[str, Any]
     deadline_at: datetime | None
@@ -124,6 +125,7 @@ def parent_of(conn: Connection, item: ClaimedItem) -> ItemParent | None:
         return None
     return ItemParent(
         workflow=row.workflow,
+        version=row.workflow_version,
         input=row.input,
         context=row.context,
         deadline_at=row.deadline_at,

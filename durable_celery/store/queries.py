@@ -39,6 +39,7 @@ _e = workflow_executions.c
 _EXECUTION_COLUMNS = [
     _e.id,
     _e.workflow,
+    _e.workflow_version,
     _e.status,
     _e.input,
     _e.context,
@@ -76,6 +77,7 @@ class ExecutionFilter:
     client). `statuses` are reported statuses; `id_prefix` is lowercase hex, no dashes."""
 
     workflow: str | None = None
+    version: int | None = None
     statuses: frozenset[ExecutionStatus] | None = None
     queue: str | None = None
     since: datetime | None = None  # created at or after
@@ -88,6 +90,8 @@ class ExecutionFilter:
         where: list[ColumnElement[bool]] = []
         if self.workflow is not None:
             where.append(_e.workflow == self.workflow)
+        if self.version is not None:
+            where.append(_e.workflow_version == self.version)
         if self.statuses is not None:
             where.append(_status_condition(self.statuses))
         if self.queue is not None:
@@ -241,6 +245,23 @@ class WorkflowLoad:
     waiting: int
 
 
+@dataclass(frozen=True)
+class VersionLoad:
+    workflow: str
+    version: int
+    pending: int
+    running: int
+    waiting: int
+
+
+def version_load(conn: Connection, workflow: str | None) -> list[VersionLoad]:
+    """Live executions per workflow and version (of one workflow, or all)."""
+    return [
+        VersionLoad(row.workflow, row.workflow_version, row.pending, row.running, row.waiting)
+        for row in conn.execute(sql.VERSION_LOAD, {"workflow": workflow})
+    ]
+
+
 def queue_load(conn: Connection) -> list[QueueLoad]:
     return [
         QueueLoad(row.queue, row.live, row.due, row.oldest_wait)
@@ -285,6 +306,7 @@ def _execution(row: Any, steps: tuple[StepRecord, ...] | None) -> Execution:
     return Execution(
         id=str(row.id),
         workflow=row.workflow,
+        version=row.workflow_version,
         status=reported_status(row.status, row.compensations),
         input=row.input,
         context=row.context,

@@ -82,6 +82,8 @@ class Execution:
     children: dict[str, int] | None = None
     # Started with debounce: the key its starts shared.
     debounce_key: str | None = None
+    # The version of the workflow class it started with, and runs on to the end.
+    version: int = 1
 
     @property
     def finished(self) -> bool:

@@ -69,6 +69,8 @@ workflow_executions = Table(
     metadata,
     Column("id", UUID(as_uuid=False), primary_key=True),
     Column("workflow", Text, nullable=False),
+    # The workflow class's `version` it started with: it runs on that class to the end.
+    Column("workflow_version", Integer, nullable=False, server_default=text("1")),
     Column("status", Text, nullable=False),
     Column("queue", Text, nullable=False),
     Column("priority", Integer, nullable=False, server_default=text("0")),

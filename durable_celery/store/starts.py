@@ -41,6 +41,9 @@ class StartsAs(Protocol):
     @property
     def queue(self) -> str | None: ...
 
+    @property
+    def version(self) -> int: ...
+
     def first_step(self) -> str: ...
 
     def route_name(self) -> str: ...
@@ -57,6 +60,8 @@ class NewExecution:
     id: str
     workflow: str
     first_step: str
+    # The class's version: the execution runs on that version's class to the end.
+    workflow_version: int
     input: Mapping[str, Any]
     queue: str
     priority: int
@@ -126,6 +131,7 @@ class NewExecution:
             id=new_id(),
             workflow=workflow.name,
             first_step=workflow.first_step(),
+            workflow_version=workflow.version,
             input=input,
             queue=check_queue(queue, max_length=max_queue_name_length),
             priority=check_priority(priority),
@@ -251,6 +257,7 @@ def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
     return {
         "id": new.id,
         "workflow": new.workflow,
+        "workflow_version": new.workflow_version,
         "queue": new.queue,
         "priority": new.priority,
         "input": codec.encode_incoming(new.input, f"the input of workflow {new.workflow!r}"),

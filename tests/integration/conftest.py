@@ -48,6 +48,8 @@ os.environ.update(
                 "flows_schedules",
                 "flows_debounce",
                 "flows_limits",
+                "flows_versions_v1",
+                "flows_versions_v2",
             )
         )
         + ",workflows.examples",

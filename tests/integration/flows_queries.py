@@ -39,7 +39,7 @@ class Fails(Workflow):
 
 class Versioned(Workflow):
     name = "tests.queries.versioned"
-    version = "2024.06"
+    version = 3
     queue = "other"
 
     @step

@@ -84,7 +84,7 @@ locks."""
 
 LOCK_RETRYABLE = text(
     """
-    SELECT e.id, e.workflow FROM workflow_executions AS e
+    SELECT e.id, e.workflow, e.workflow_version FROM workflow_executions AS e
     WHERE"""
     + _RETRYABLE
     + """

@@ -86,7 +86,8 @@ WAKE_PARENTS_OF = text(
 """Children that ended (cancelled, timed out) wake the parents waiting on them."""
 
 LOCK_EXECUTION = text(
-    "SELECT status, queue, workflow FROM workflow_executions WHERE id = :id FOR UPDATE"
+    "SELECT status, queue, workflow, workflow_version FROM workflow_executions "
+    "WHERE id = :id FOR UPDATE"
 )
 """Lock one execution's row for the caller's transaction: every control call and signal
 starts here, so they serialise with each other and with the fenced writes of its worker."""

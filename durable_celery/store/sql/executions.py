@@ -17,11 +17,12 @@ from durable_celery.store.sql.fragments import (
 START = text(
     """
     INSERT INTO workflow_executions
-        (id, workflow, status, queue, priority, input, current_step, run_at,
-         dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent,
+        (id, workflow, workflow_version, status, queue, priority, input, current_step,
+         run_at, dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent,
          schedule_key, scheduled_at, concurrency_key, concurrency_limit)
     VALUES
-        (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
+        (:id, :workflow, :workflow_version, 'pending', :queue, :priority,
+         CAST(:input AS jsonb), :first_step,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
          CASE WHEN :dispatch_now THEN now() END,
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
@@ -41,11 +42,12 @@ _DEBOUNCE_CAP = "workflow_executions.created_at + make_interval(secs => :debounc
 START_DEBOUNCED = text(
     """
     INSERT INTO workflow_executions
-        (id, workflow, status, queue, priority, input, current_step, run_at,
-         deadline_at, parent_id, wake_parent, debounce_key, concurrency_key,
+        (id, workflow, workflow_version, status, queue, priority, input, current_step,
+         run_at, deadline_at, parent_id, wake_parent, debounce_key, concurrency_key,
          concurrency_limit)
     VALUES
-        (:id, :workflow, 'pending', :queue, :priority, CAST(:input AS jsonb), :first_step,
+        (:id, :workflow, :workflow_version, 'pending', :queue, :priority,
+         CAST(:input AS jsonb), :first_step,
          now() + make_interval(secs => :delay_seconds),
          now() + make_interval(secs => :delay_seconds)
              + make_interval(secs => :timeout_seconds),
@@ -54,6 +56,9 @@ START_DEBOUNCED = text(
         WHERE debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL
     DO UPDATE SET
         input = EXCLUDED.input,
+        -- No worker has run it yet: it runs on the version of the last start's class.
+        workflow_version = EXCLUDED.workflow_version,
+        current_step = EXCLUDED.current_step,
         -- Computed from the input at start: the last input's concurrency key wins too.
         concurrency_key = EXCLUDED.concurrency_key,
         concurrency_limit = EXCLUDED.concurrency_limit,
@@ -74,9 +79,9 @@ START_DEBOUNCED = text(
 )
 """A debounced start (one statement): insert a pending execution due `:delay_seconds`
 from now, or, when the workflow has a pending execution with this debounce key that no
-worker has claimed yet, give that one this start's input and push its due time to
-`:delay_seconds` from now (at most `:debounce_max_seconds` after its first start).
-Returns the execution's id: the new one's when it inserted.
+worker has claimed yet, give that one this start's input (and its class's version) and
+push its due time to `:delay_seconds` from now (at most `:debounce_max_seconds` after
+its first start). Returns the execution's id: the new one's when it inserted.
 
 Concurrent starts with one key serialise on the partial unique index
 uq_workflow_executions_debounce (live, never claimed rows only): one inserts, the others
@@ -87,10 +92,12 @@ execution. The poller's dispatch locks the row too; the start waits for it, then
 START_MANY = text(
     """
     INSERT INTO workflow_executions
-        (id, workflow, status, queue, priority, input, current_step, run_at,
-         dispatched_at, deadline_at, idempotency_key, concurrency_key, concurrency_limit)
-    SELECT new.id, :workflow, 'pending', :queue, :priority, CAST(new.input AS jsonb),
-           :first_step, coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
+        (id, workflow, workflow_version, status, queue, priority, input, current_step,
+         run_at, dispatched_at, deadline_at, idempotency_key, concurrency_key,
+         concurrency_limit)
+    SELECT new.id, :workflow, :workflow_version, 'pending', :queue, :priority,
+           CAST(new.input AS jsonb), :first_step,
+           coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
            CASE WHEN :dispatch_now THEN now() END,
            coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
                + make_interval(secs => :timeout_seconds),

@@ -48,8 +48,8 @@ CLAIM_SET = """status = 'running',
         resends = 0,
         updated_at = now()"""
 
-CLAIMED_COLUMNS = """e.id, e.workflow, e.input, e.context, e.current_step, e.step_attempt,
-              e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
+CLAIMED_COLUMNS = """e.id, e.workflow, e.workflow_version, e.input, e.context, e.current_step,
+              e.step_attempt, e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
               e.fanout_seq, e.fanout_failed, e.compensations, e.error,
               e.cancel_requested_at, e.schedule_key, e.scheduled_at,
               -- The claim that set started_at: the first ever (now() is this statement's).

@@ -68,7 +68,8 @@ ITEM_CLAIM = text(
 
 ITEM_PARENT = text(
     """
-    SELECT workflow, input, context, status, suspended_on, fanout_seq, deadline_at
+    SELECT workflow, workflow_version, input, context, status, suspended_on, fanout_seq,
+           deadline_at
     FROM workflow_executions WHERE id = :id
     """
 )

@@ -56,3 +56,20 @@ WORKFLOW_LOAD = text(
 )
 """Live executions per workflow by stored status (a saga's compensations count under the
 status they run in). Reads committed rows; no locks."""
+
+VERSION_LOAD = text(
+    """
+    SELECT workflow, workflow_version,
+           count(*) FILTER (WHERE status = 'pending') AS pending,
+           count(*) FILTER (WHERE status = 'running') AS running,
+           count(*) FILTER (WHERE status = 'waiting') AS waiting
+    FROM workflow_executions
+    WHERE status IN ('pending', 'running', 'waiting')
+      AND (CAST(:workflow AS text) IS NULL OR workflow = :workflow)
+    GROUP BY workflow, workflow_version
+    ORDER BY workflow, workflow_version
+    """
+)
+"""WORKFLOW_LOAD per version too (of one workflow, or of all with :workflow NULL): what
+tells whether an old version still has executions to run. Reads committed rows; no
+locks."""
