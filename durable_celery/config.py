@@ -54,6 +54,9 @@ class Settings:
     max_queue_name_length: int = 255
     # None: what this process needs (see `database_pool`).
     db_pool_size: int | None = None
+    # A worker that meets an execution of a version newer than its own code (a rolling
+    # deploy) leaves it for this long, for a worker that has the version.
+    newer_version_delay: float = 30.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -76,6 +79,7 @@ class Settings:
             "recovery_interval",
             "dispatch_backoff_max",
             "event_retention",
+            "newer_version_delay",
         ):
             value = _number(name, getattr(self, name))
             if value <= 0:

@@ -34,6 +34,7 @@ from durable_celery.errors import (
     LockLost,
     StepTimeout,
     UnknownWorkflow,
+    UnknownWorkflowVersion,
     cancellation_record,
     deadline_record,
 )
@@ -87,6 +88,22 @@ class ExecutionRun:
             self.runtime.import_workflows()
             # The version it started with: its steps, by name, are the ones it runs.
             self.workflow: type[Workflow] = get_workflow(claim.workflow, claim.version)
+        except UnknownWorkflowVersion as unknown:
+            if unknown.versions and unknown.version > max(unknown.versions):
+                # A rolling deploy: clients already start the new version while this worker
+                # still runs the old code. A worker that has it will take it.
+                logger.warning(
+                    "%s[%s]: version %d is newer than this worker's (%s); leaving it for a "
+                    "worker that has it, again in %.0f s",
+                    claim.workflow,
+                    claim.id,
+                    unknown.version,
+                    ", ".join(map(str, unknown.versions)),
+                    self.runtime.settings.newer_version_delay,
+                )
+                return self.record.defer(self.runtime.settings.newer_version_delay)
+            logger.error("%s[%s]: %s; failing the execution", claim.workflow, claim.id, unknown)
+            return self.record.fail_without_step(outcomes.describe_error(unknown), unknown)
         except UnknownWorkflow as unknown:
             logger.error("%s[%s]: %s; failing the execution", claim.workflow, claim.id, unknown)
             return self.record.fail_without_step(outcomes.describe_error(unknown), unknown)

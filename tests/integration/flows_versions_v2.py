@@ -33,3 +33,17 @@ class OrderV2(Workflow):
             "paid": ctx.results["wait_payment"],
             "invoice": ctx.results["invoice"],
         }
+
+
+RETIRED = "tests.versions.retired"
+
+
+class RetiredV2(Workflow):
+    """Workers have only version 2 of this one: version 1's class was deleted too early."""
+
+    name = RETIRED
+    version = 2
+
+    @step
+    def only(ctx: StepContext) -> int:
+        return 2

@@ -16,7 +16,7 @@ from durable_celery.states import ExecutionStatus
 from durable_celery.testing import WorkerProcess, wait_until
 from tests.integration.conftest import ROOT, RUN
 from tests.integration.flows_versions_v1 import NAME, OrderV1
-from tests.integration.flows_versions_v2 import OrderV2
+from tests.integration.flows_versions_v2 import RETIRED, OrderV2
 
 QUEUE = f"versions-{RUN}"
 V1_ONLY = "tests.integration.flows_versions_v1"
@@ -31,7 +31,8 @@ def deployed(modules: str, name: str) -> WorkerProcess:
     return WorkerProcess(
         queues=[QUEUE],
         concurrency=2,
-        env={**os.environ, "DURABLE_WORKFLOW_MODULES": modules},
+        # A version newer than the worker's code comes back after a second, not 30.
+        env={**os.environ, "DURABLE_WORKFLOW_MODULES": modules, "DURABLE_NEWER_VERSION_DELAY": "1"},
         cwd=ROOT,
         name=f"{name}-{RUN}",
     ).start()
@@ -50,34 +51,29 @@ def test_v1_executions_finish_on_v1_code_after_v2_is_deployed(runtime, capsys):
     old = deployed(V1_ONLY, "v1")
     try:
         v1 = [OrderV1.start_durable({"n": n}, queue=QUEUE).id for n in range(3)]
-        # A client that already has version 2 starts it before any worker has it.
-        ahead = OrderV2.start_durable({}, queue=QUEUE).id
+        # A client that already has version 2 starts it before any worker has it (a
+        # rolling deploy): the old worker leaves it pending for a worker that has it.
+        ahead = OrderV2.start_durable({"n": 9}, queue=QUEUE).id
         assert wait_until(lambda: all_in(v1, WAITING), 20), old.log_tail()
-        assert wait_until(lambda: all_in([ahead], ExecutionStatus.FAILED), 20), old.log_tail()
+        assert wait_until(lambda: "is newer than this worker's" in old.log_tail(200), 20)
     finally:
         old.stop()
 
-    failed = dc.get_execution(ahead)
-    assert failed.version == 2
-    assert failed.error is not None
-    assert failed.error["type"] == "durable_celery.errors.UnknownWorkflowVersion"
-    assert failed.error["message"] == (
-        f"workflow {NAME!r} has no version 2 registered in this worker (registered: 1); "
-        f"deploy the code of version 2 again until its executions drain, or cancel them"
-    )
+    deferred = dc.get_execution(ahead)
+    assert (deferred.version, deferred.status, deferred.steps) == (2, ExecutionStatus.PENDING, [])
 
     # The deploy: version 2 beside version 1. Starts by name now get the newest.
     new = deployed(V1_AND_V2, "v2")
     try:
-        v2 = [dc.start(NAME, {"n": n}, queue=QUEUE).id for n in range(2)]
+        v2 = [dc.start(NAME, {"n": n}, queue=QUEUE).id for n in range(2)] + [ahead]
         assert wait_until(lambda: all_in(v2, WAITING), 20), new.log_tail()
 
         assert {e.id for e in dc.list_executions(NAME, version=1, queue=QUEUE)} == set(v1)
-        assert {e.id for e in dc.list_executions(NAME, version=2, queue=QUEUE)} == {*v2, ahead}
+        assert {e.id for e in dc.list_executions(NAME, version=2, queue=QUEUE)} == set(v2)
         assert dc.count_executions(NAME, version=1, queue=QUEUE) == {WAITING: 3}
         counts = versions_cli(capsys)
         assert (counts[1]["waiting"], counts[1]["deletable"]) == (3, False)
-        assert (counts[2]["waiting"], counts[2]["newest"]) == (2, True)
+        assert (counts[2]["waiting"], counts[2]["newest"]) == (3, True)
 
         for execution_id in v1 + v2:
             dc.send_event(execution_id, "paid", "42 EUR")
@@ -112,3 +108,29 @@ def test_the_version_filter_refuses_what_is_not_a_version(runtime):
     for bad in (0, "1", True):
         with pytest.raises(dc.InvalidOption, match="version must be an int >= 1"):
             dc.list_executions(NAME, version=bad)
+
+
+class RetiredV1(dc.Workflow):
+    """Version 1 as a client still has it: no worker registers it any more."""
+
+    name = RETIRED
+    version = 1
+
+    @dc.step
+    def only(ctx: dc.StepContext) -> int:
+        return 1
+
+
+def test_an_execution_of_a_version_no_longer_deployed_fails_naming_the_versions(worker):
+    execution_id = RetiredV1.start_durable().id
+    assert wait_until(
+        lambda: dc.get_execution(execution_id, include_steps=False).status.finished, 20
+    ), worker.log_tail()
+    failed = dc.get_execution(execution_id)
+    assert (failed.status, failed.version) == (ExecutionStatus.FAILED, 1)
+    assert failed.error is not None
+    assert failed.error["type"] == "durable_celery.errors.UnknownWorkflowVersion"
+    assert failed.error["message"] == (
+        f"workflow {RETIRED!r} has no version 1 registered in this worker (registered: 2); "
+        f"deploy the code of version 1 again until its executions drain, or cancel them"
+    )
