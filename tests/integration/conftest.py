@@ -48,6 +48,7 @@ os.environ.update(
                 "flows_schedules",
                 "flows_debounce",
                 "flows_limits",
+                "flows_async",
             )
         )
         + ",workflows.examples",
