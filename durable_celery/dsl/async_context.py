@@ -49,8 +49,9 @@ class AsyncStepContext(StepContext):
     """What an `async def` step (or item, decision, compensation) receives as ctx."""
 
     # Kept in a slot, apart from the shared attributes: the calls of this attempt.
-    __slots__ = ("_made",)
+    __slots__ = ("_made", "_one_at_a_time")
     _made: list[tuple[str, Coroutine[Any, Any, Any]]]
+    _one_at_a_time: asyncio.Lock
 
     @classmethod
     def view_of(cls, ctx: StepContext) -> AsyncStepContext:
@@ -58,6 +59,7 @@ class AsyncStepContext(StepContext):
         # The same attribute dictionary: one state, seen through either class.
         object.__setattr__(view, "__dict__", ctx.__dict__)
         view._made = []
+        view._one_at_a_time = asyncio.Lock()
         return view
 
     def unawaited(self) -> list[str]:
@@ -72,7 +74,9 @@ class AsyncStepContext(StepContext):
         return names
 
     def _later(self, name: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> Any:
-        coroutine = _in_worker_thread(functools.partial(call, self, *args, **kwargs))
+        coroutine = _in_worker_thread(
+            functools.partial(call, self, *args, **kwargs), self._one_at_a_time
+        )
         self._made.append((name, coroutine))
         return coroutine
 
@@ -215,9 +219,16 @@ class AsyncStepContext(StepContext):
         return f"<AsyncStepContext {self.workflow} {self.execution_id} step={self.step!r}>"
 
 
-async def _in_worker_thread(call: Callable[[], T]) -> T:
+async def _in_worker_thread(call: Callable[[], T], one_at_a_time: asyncio.Lock) -> T:
     """Run `call` in the loop's default executor, with this task's context variables (the
-    step's output capture among them)."""
+    step's output capture among them). The calls of one attempt share the execution's
+    connection and number its waits by position: they run one at a time, in the order
+    they are awaited (`asyncio.gather` of two waits runs them one after the other)."""
+    async with one_at_a_time:
+        return await _off_the_loop(call)
+
+
+async def _off_the_loop(call: Callable[[], T]) -> T:
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(None, contextvars.copy_context().run, call)
     try:

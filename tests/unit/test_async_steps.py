@@ -428,3 +428,26 @@ def test_an_async_steps_prints_and_logs_land_on_its_own_attempt(captured_logging
         assert f"STDOUT print of {name}" in lines[name]
         assert f"INFO user.code: log of {name}" in lines[name]
         assert not any(other in line for line in lines[name]), lines
+
+
+def test_the_waits_of_one_step_never_run_at_the_same_time() -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    class SlowWaits(FakeWaits):
+        def events(self, kind: WaitKind, names: list[str], *args: Any, **kwargs: Any) -> Any:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.05)
+            with lock:
+                running -= 1
+            return names[0]
+
+    async def gathers(ctx: AsyncStepContext) -> Any:
+        return await asyncio.gather(*(ctx.wait_for_event(name) for name in "abcd"))
+
+    assert aio.call(gathers, context(SlowWaits())) == ["a", "b", "c", "d"]
+    assert most == 1
