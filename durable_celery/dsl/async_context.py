@@ -53,6 +53,12 @@ class AsyncStepContext(StepContext):
     _made: list[tuple[str, Coroutine[Any, Any, Any]]]
     _one_at_a_time: asyncio.Lock
 
+    def __init__(self, **options: Any) -> None:
+        """A context of its own (a test's); the engine makes views instead (`view_of`)."""
+        super().__init__(**options)
+        self._made = []
+        self._one_at_a_time = asyncio.Lock()
+
     @classmethod
     def view_of(cls, ctx: StepContext) -> AsyncStepContext:
         view = cls.__new__(cls)

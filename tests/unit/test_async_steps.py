@@ -451,3 +451,13 @@ def test_the_waits_of_one_step_never_run_at_the_same_time() -> None:
 
     assert aio.call(gathers, context(SlowWaits())) == ["a", "b", "c", "d"]
     assert most == 1
+
+
+def test_an_async_context_made_directly_works_for_testing_a_step() -> None:
+    ctx = AsyncStepContext(execution_id="e1", workflow="w", input={}, context={}, results={})
+    ctx.enter("s", 1, waits=FakeWaits())
+
+    async def fetch(ctx: AsyncStepContext) -> Any:
+        return await ctx.wait_for_event("paid")
+
+    assert asyncio.run(fetch(ctx)) == {"event": "paid"}
