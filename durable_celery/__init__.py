@@ -3,7 +3,8 @@
 Public API, grouped:
 
 - defining: Workflow, step, decision, branch, END, each, parallel, compensation,
-  task_step, Retry, StepContext (durations and calendar helpers in durable_celery.time)
+  task_step, Retry, StepContext, AsyncStepContext (the ctx of an `async def` step);
+  durations and calendar helpers in durable_celery.time
 - starting, reading and steering: start, start_many, get_execution, list_executions,
   count_executions, list_workflows, cancel, retry, cancel_many, retry_many, cleanup,
   ExecutionHandle, Execution, StepRecord, WorkflowInfo, ExecutionStatus, StepStatus
@@ -52,6 +53,7 @@ from durable_celery.client.schedules import (
 )
 from durable_celery.dsl import (
     END,
+    AsyncStepContext,
     Retry,
     StepContext,
     Workflow,
@@ -108,6 +110,7 @@ from durable_celery.tasks import install
 
 __all__ = [
     "END",
+    "AsyncStepContext",
     "ChildWorkflowFailed",
     "Concurrency",
     "ConfigurationError",

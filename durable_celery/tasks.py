@@ -54,6 +54,7 @@ def install(
     max_queue_name_length: int | None = None,
     db_pool_size: int | None = None,
     event_retention: float | None = None,
+    newer_version_delay: float | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime.
     Each argument overrides the Celery config key `durable_<name>` and the environment
@@ -79,6 +80,7 @@ def install(
         max_queue_name_length=max_queue_name_length,
         db_pool_size=db_pool_size,
         event_retention=event_retention,
+        newer_version_delay=newer_version_delay,
     )
     runtime = Runtime(app, settings)
     _register_tasks(app)

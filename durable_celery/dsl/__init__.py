@@ -1,9 +1,10 @@
 """The workflow DSL: pure definitions, no storage and no Celery.
 
 `Workflow` and its step decorators (`END` ends a workflow from a decision or a branch),
-`Retry`, and `StepContext` (the `ctx` of a step).
+`Retry`, and `StepContext` (the `ctx` of a step; `AsyncStepContext` for an `async def` one).
 """
 
+from durable_celery.dsl.async_context import AsyncStepContext
 from durable_celery.dsl.context import NO_VALUE, ChildService, StepContext, WaitService
 from durable_celery.dsl.flow import Concurrency, KeyContext, RateLimit
 from durable_celery.dsl.retry import NO_RETRY, Retry
@@ -34,6 +35,7 @@ __all__ = [
     "END",
     "NO_RETRY",
     "NO_VALUE",
+    "AsyncStepContext",
     "BranchLayout",
     "ChildService",
     "Concurrency",

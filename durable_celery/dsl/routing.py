@@ -108,7 +108,14 @@ def literal_targets(fn: Callable[..., Any]) -> list[str]:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return []
-    function = next((node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)), None)
+    function = next(
+        (
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ),
+        None,
+    )
     if function is None:
         return []
     found: list[str] = []

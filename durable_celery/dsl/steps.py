@@ -1,24 +1,21 @@
 """Step declarations: `@step`, `@decision`, `@branch` and its cases, `@each`,
 `parallel(...)`, `@compensation`.
 
-The decorators only record options; `StepSpec.validated` checks them when the workflow
+The decorators only record options; `dsl.validation` checks them when the workflow
 class is defined, so a mistake fails at import time with the workflow and step named.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Literal, TypeVar, overload
 
-from durable_celery.checks import check_queue
 from durable_celery.dsl.flow import Concurrency, RateLimit
 from durable_celery.dsl.retry import NO_RETRY, Retry
-from durable_celery.errors import InvalidOption, InvalidPayload, WorkflowDefinitionError
-from durable_celery.time import Duration, to_timedelta
+from durable_celery.errors import InvalidPayload
+from durable_celery.time import Duration
 
 
 class StepKind(StrEnum):
@@ -117,11 +114,12 @@ class StepSpec:
 
     # --- the units of work of an each/parallel step ------------------------------------
 
-    def work_items(self, ctx: Any) -> list[Any]:
-        """What the step fans out: its items (each), or its branch names (parallel)."""
+    def work_items(self, ctx: Any, call: Callable[..., Any] | None = None) -> list[Any]:
+        """What the step fans out: its items (each), or its branch names (parallel).
+        `call(function, ctx)` runs the items callable (the engine's, for an async one)."""
         if self.kind is StepKind.PARALLEL:
             return [function.__name__ for function in self.branches]
-        produced = self.items(ctx)
+        produced = self.items(ctx) if call is None else call(self.items, ctx)
         if isinstance(produced, (str, bytes, dict)) or not isinstance(produced, Iterable):
             raise InvalidPayload(
                 f"items of step {self.name!r} must be a list (or other iterable) of JSON "
@@ -129,11 +127,12 @@ class StepSpec:
             )
         return list(produced)
 
-    def run_item(self, ctx: Any, item: Any) -> Any:
-        """Run one unit of work: the function on an item, or the branch it names."""
+    def item_call(self, item: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """One unit of work: the function to call with ctx, and its arguments after ctx
+        (the function and the item, or the branch the item names)."""
         if self.kind is StepKind.PARALLEL:
-            return self._branch(item)(ctx)
-        return self.fn(ctx, item)
+            return self._branch(item), ()
+        return self.fn, (item,)
 
     def gather(self, outputs: list[Any]) -> Any:
         """The step's output from its items' outputs, in item order: the list (each), or a
@@ -153,121 +152,6 @@ class StepSpec:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
-
-    def validated(self, workflow: str, attribute: str) -> StepSpec:
-        """Check every option; return a copy with normalised values."""
-
-        def fail(problem: str) -> WorkflowDefinitionError:
-            return WorkflowDefinitionError(f"workflow {workflow!r}, step {attribute!r}: {problem}")
-
-        if attribute.startswith("_"):
-            raise fail("step names must not start with an underscore")
-        if self.case_of is not None:
-            self._check_case(fail)
-        if self.kind is StepKind.PARALLEL:
-            spec = self._validated_branches(attribute, fail)
-        elif self.named_by_attribute:
-            spec = replace(self, label=attribute)
-        else:
-            if attribute != self.name:
-                raise fail(f"is bound to attribute {attribute!r} but its function is {self.name!r}")
-            spec = self
-        if not isinstance(spec.retry, Retry):
-            raise fail(f"retry must be a Retry(...), got {spec.retry!r}")
-        timeout: timedelta | None = None
-        if spec.timeout is not None:
-            try:
-                timeout = to_timedelta(spec.timeout, "timeout")
-            except InvalidOption as exc:
-                raise fail(str(exc)) from None
-            if timeout <= timedelta(0):
-                raise fail(f"timeout must be positive, got {timeout}")
-        if spec.queue is not None:
-            try:
-                check_queue(spec.queue)
-            except InvalidOption as exc:
-                raise fail(str(exc)) from None
-        if spec.rate_limit is not None and not isinstance(spec.rate_limit, RateLimit):
-            raise fail(
-                f"rate_limit must be a RateLimit('N/s|m|h', key=...), got {spec.rate_limit!r}"
-            )
-        if not spec.is_fanout and spec.concurrency is not None and spec.step_limit is None:
-            raise fail(
-                f"concurrency must be a Concurrency(limit=..., key=...), "
-                f"got {type(spec.concurrency).__name__}"
-            )
-        if spec.compensate is not None and not isinstance(spec.compensate, str):
-            raise fail(f"compensate must be the name of a step, got {spec.compensate!r}")
-        if spec.is_fanout:
-            if spec.kind is StepKind.EACH and not callable(spec.items):
-                raise fail(f"items must be a callable taking ctx, got {spec.items!r}")
-            concurrency = spec.concurrency
-            if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-                raise fail(f"concurrency must be an int >= 1, got {concurrency!r}")
-            if spec.on_error not in ("fail_fast", "continue"):
-                raise fail(f"on_error must be 'fail_fast' or 'continue', got {spec.on_error!r}")
-        if spec.kind is not StepKind.PARALLEL:
-            arity = 2 if spec.kind is StepKind.EACH else 1
-            try:
-                inspect.signature(spec.fn).bind(*range(arity))
-            except TypeError:
-                wanted = "(ctx, item)" if arity == 2 else "(ctx)"
-                raise fail(f"the function must accept {wanted}") from None
-        return replace(spec, timeout=timeout)
-
-    def _check_case(self, fail: Callable[[str], WorkflowDefinitionError]) -> None:
-        assert self.case_of is not None
-        owner, case = self.case_of
-        if not isinstance(case, str) or not case or case.startswith("_"):
-            raise fail(
-                f"case names must be non-empty strings not starting with an underscore, got "
-                f"{case!r}"
-            )
-        if self.kind is StepKind.BRANCH:
-            raise fail(
-                f"is a @branch inside case {case!r} of branch {owner!r}; nested branches are "
-                f"not supported: choose after the join, or with a @decision"
-            )
-        if self.kind is not StepKind.STEP:
-            raise fail(
-                f"is a {self.kind}; a case step is a plain function decorated with "
-                f'@{owner}.case("{case}", ...) only'
-            )
-
-    def _validated_branches(
-        self, attribute: str, fail: Callable[[str], WorkflowDefinitionError]
-    ) -> StepSpec:
-        if not self.branches:
-            raise fail("parallel(...) needs at least one branch function")
-        names = []
-        for function in self.branches:
-            branch_name = getattr(function, "__name__", "")
-            if not callable(function) or not branch_name or branch_name == "<lambda>":
-                raise fail(f"parallel branches must be named functions, got {function!r}")
-            try:
-                inspect.signature(function).bind(None)
-            except TypeError:
-                raise fail(f"branch {branch_name!r} must accept (ctx)") from None
-            names.append(branch_name)
-        if len(set(names)) != len(names):
-            raise fail(f"parallel branch names must be distinct, got {names}")
-        concurrency = len(names) if self.concurrency is None else self.concurrency
-        spec = replace(self, label=attribute, fn=self.branches[0], concurrency=concurrency)
-        if not isinstance(self.queue, Mapping):
-            return spec
-        routed = []
-        for branch_name, queue in self.queue.items():
-            if branch_name not in names:
-                raise fail(
-                    f"queue names branch {branch_name!r}, which is not a branch of this step "
-                    f"(branches: {', '.join(names)})"
-                )
-            try:
-                routed.append((branch_name, check_queue(queue, f"queue of branch {branch_name!r}")))
-            except InvalidOption as exc:
-                raise fail(str(exc)) from None
-        # Branches not named keep the step's default routing (the execution's queue).
-        return replace(spec, queue=None, branch_queues=tuple(routed))
 
 
 @overload

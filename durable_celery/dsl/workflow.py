@@ -19,6 +19,7 @@ from durable_celery.dsl.flow import Concurrency
 from durable_celery.dsl.routing import BranchLayout, layout_branches
 from durable_celery.dsl.schedules import ScheduleSpec, declared_schedules
 from durable_celery.dsl.steps import StepKind, StepSpec
+from durable_celery.dsl.validation import validate
 from durable_celery.errors import (
     InvalidOption,
     UnknownWorkflow,
@@ -169,7 +170,7 @@ class Workflow:
         for klass in reversed(cls.__mro__):
             for attribute, value in vars(klass).items():
                 if isinstance(value, StepSpec):
-                    steps[attribute] = value.validated(name, attribute)
+                    steps[attribute] = validate(value, name, attribute)
         forward = {k: spec for k, spec in steps.items() if spec.kind is not StepKind.COMPENSATION}
         undo = {k: spec for k, spec in steps.items() if spec.kind is StepKind.COMPENSATION}
         if not forward:

@@ -2,11 +2,12 @@
 
 While a step runs, lines its thread writes to `sys.stdout` / `sys.stderr`, and the records
 of any `logging` logger that reach the root logger, are appended to the attempt's log
-lines (`ctx.log_lines`, where `ctx.logger` writes too). Captures are keyed by thread, so
-the heartbeat thread, and other steps of a threads pool, are never mixed in. Writes still
-go to the real streams: the capture is a tee, installed once per process and left in
-place (a no-op for threads that capture nothing), because swapping `sys.stdout` back and
-forth while other threads run steps would lose their output.
+lines (`ctx.log_lines`, where `ctx.logger` writes too). Captures are keyed by thread (by
+task for async steps), so the heartbeat thread, and other steps of a threads pool or of
+the event loop, are never mixed in. Writes still go to the real streams: the capture is
+a tee, installed once per process and left in place (a no-op for threads that capture
+nothing), because swapping `sys.stdout` back and forth while other threads run steps
+would lose their output.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from types import FrameType
 from typing import Any, TextIO
 
@@ -71,6 +73,25 @@ class _Capture:
 
 _active: dict[int, _Capture] = {}
 _install_lock = threading.Lock()
+# An async step runs as a task of the process's event loop (engine/aio.py), one thread
+# for many steps: there the capture is the task's, carried by a context variable (each
+# task has its own copy of the context).
+_task_capture: ContextVar[_Capture | None] = ContextVar("durable_step_capture", default=None)
+
+
+def _current(thread: int | None) -> _Capture | None:
+    return _task_capture.get() or (None if thread is None else _active.get(thread))
+
+
+def for_task() -> Callable[[], None]:
+    """In a capturing step's thread: a function that, called inside the task running the
+    step's coroutine, sends what that task prints and logs to the step's capture."""
+    capture = _active.get(threading.get_ident())
+
+    def adopt() -> None:
+        _task_capture.set(capture)
+
+    return adopt
 
 
 class _Tee:
@@ -82,7 +103,7 @@ class _Tee:
         self._name = name
 
     def write(self, data: str) -> int:
-        capture = _active.get(threading.get_ident())
+        capture = _current(threading.get_ident())
         if capture is not None and isinstance(data, str) and not _in_logging():
             capture.write(self._name, data)
         return self._stream.write(data)
@@ -102,7 +123,7 @@ class _RootHandler(logging.Handler):
     """On the root logger: keeps the records that reach it from a capturing thread."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        capture = _active.get(record.thread) if record.thread is not None else None
+        capture = _current(record.thread)
         if capture is not None and not _excluded(record.name):
             try:
                 capture.add(_FORMAT.format(record))

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from durable_celery.dsl import StepContext, StepSpec
+from durable_celery.engine import aio
 from durable_celery.engine.interrupts import Suspend
 from durable_celery.errors import FanoutFailed
 from durable_celery.states import ItemStatus, Suspension
@@ -30,7 +31,7 @@ def fan_out(
 ) -> Any:
     """Write the step's items and suspend the execution on them (raises Suspend); a step
     with no items outputs its empty result at once."""
-    work = spec.work_items(ctx)
+    work = spec.work_items(ctx, aio.call)
     if not work:
         return spec.gather([])
     values = [

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from durable_celery.dsl import StepContext, StepSpec, get_workflow
+from durable_celery.engine import aio
 from durable_celery.engine.claims import run_claimed
 from durable_celery.engine.outcomes import abandoned_too_often, describe_error, retry_delay
-from durable_celery.engine.timeouts import Interrupted, Limit, limit_for, time_limit
+from durable_celery.engine.timeouts import Interrupted, Limit, limit_for
 from durable_celery.errors import DurableError, LockLost, RecordingFailed, StepTimeout
 from durable_celery.runtime import Runtime
 from durable_celery.states import ItemStatus, WakeTarget
@@ -84,8 +85,8 @@ def _attempt(
         )
         ctx.enter(item.step_name, item.attempt, item_index=item.index)
         seconds, limit = limit_for(spec.timeout, parent.deadline_at)
-        with time_limit(seconds, limit):
-            output = spec.run_item(ctx, item.value)
+        function, args = spec.item_call(item.value)
+        output = aio.call(function, ctx, *args, seconds=seconds, limit=limit)
         output_json = runtime.codec.encode(
             output, f"output of item {item.index} of step {item.step_name!r}"
         )

@@ -21,13 +21,13 @@ from sqlalchemy import Connection
 
 from durable_celery import signals
 from durable_celery.dsl import StepContext, StepKind, StepSpec, Workflow, get_workflow
-from durable_celery.engine import capture, fanout, gates, outcomes
+from durable_celery.engine import aio, capture, fanout, gates, outcomes
 from durable_celery.engine.children import StepChildren
 from durable_celery.engine.claims import run_claimed
 from durable_celery.engine.heartbeat import heartbeat_for
 from durable_celery.engine.interrupts import ClaimLost, Suspend
 from durable_celery.engine.recording import Recorder, Timing
-from durable_celery.engine.timeouts import Interrupted, Limit, limit_for, time_limit
+from durable_celery.engine.timeouts import Interrupted, Limit, limit_for
 from durable_celery.engine.waits import StepWaits
 from durable_celery.errors import (
     DurableError,
@@ -248,8 +248,7 @@ class ExecutionRun:
                     self.conn, self.claim, spec, self.ctx, self.record.step_runs, self.codec
                 )
             seconds, limit = limit_for(spec.timeout, self.claim.deadline_at)
-            with time_limit(seconds, limit):
-                return spec.fn(self.ctx)
+            return aio.call(spec.fn, self.ctx, seconds=seconds, limit=limit)
 
     def _completed(
         self,

@@ -50,6 +50,7 @@ os.environ.update(
                 "flows_limits",
                 "flows_versions_v1",
                 "flows_versions_v2",
+                "flows_async",
             )
         )
         + ",workflows.examples",

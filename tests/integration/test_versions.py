@@ -47,7 +47,8 @@ def versions_cli(capsys: pytest.CaptureFixture[str]) -> dict[int, dict[str, obje
     return {row["version"]: row for row in json.loads(capsys.readouterr().out)}
 
 
-def test_v1_executions_finish_on_v1_code_after_v2_is_deployed(runtime, capsys):
+def test_v1_executions_finish_on_v1_code_after_v2_is_deployed(runtime, worker, capsys):
+    # `worker`: the session worker's beat is the poller that offers the deferred one again.
     old = deployed(V1_ONLY, "v1")
     try:
         v1 = [OrderV1.start_durable({"n": n}, queue=QUEUE).id for n in range(3)]
@@ -60,7 +61,7 @@ def test_v1_executions_finish_on_v1_code_after_v2_is_deployed(runtime, capsys):
         old.stop()
 
     deferred = dc.get_execution(ahead)
-    assert (deferred.version, deferred.status, deferred.steps) == (2, ExecutionStatus.PENDING, [])
+    assert (deferred.version, deferred.status, deferred.steps) == (2, ExecutionStatus.PENDING, ())
 
     # The deploy: version 2 beside version 1. Starts by name now get the newest.
     new = deployed(V1_AND_V2, "v2")
