@@ -49,6 +49,7 @@ os.environ.update(
                 "flows_debounce",
                 "flows_limits",
                 "flows_toolkit",
+                "flows_toolkit_parts",
             )
         )
         + ",workflows.examples",
