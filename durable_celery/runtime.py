@@ -12,7 +12,8 @@ import importlib
 import logging
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -192,6 +193,21 @@ def from_environment(
         )
     settings = Settings.resolve(app.conf, database_url=database_url, schema=schema)
     return Runtime(app, settings).activate()
+
+
+@contextmanager
+def activated(runtime: Runtime) -> Iterator[Runtime]:
+    """Make `runtime` current for a block (a test), then make current again what was: the
+    runtime of the process and the one of `runtime`'s app."""
+    global _current
+    previous, app_previous = _current, getattr(runtime.app, "durable_runtime", None)
+    runtime.activate()
+    try:
+        yield runtime
+    finally:
+        _current = previous
+        if app_previous is not None:
+            runtime.app.durable_runtime = app_previous
 
 
 def current_runtime() -> Runtime:

@@ -65,6 +65,13 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+def dispose_engine(settings: Settings) -> None:
+    """Close and forget the engines of one database (all schemas): before it is dropped."""
+    with _engines_lock:
+        for key in [key for key in _engines if key[0] == settings.database_url]:
+            _engines.pop(key).dispose()
+
+
 def _forget_engines_after_fork() -> None:
     # A forked child (Celery prefork) must never share its parent's sockets.
     for engine in list(_engines.values()):

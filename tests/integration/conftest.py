@@ -51,6 +51,8 @@ os.environ.update(
                 "flows_versions_v1",
                 "flows_versions_v2",
                 "flows_async",
+                "flows_toolkit",
+                "flows_toolkit_parts",
             )
         )
         + ",workflows.examples",
@@ -126,6 +128,8 @@ def session_database() -> Iterator[str]:
         url = f"{postgres.server_url}/{SESSION_DB}"
         os.environ["DURABLE_DATABASE_URL"] = url
         os.environ["CELERY_BROKER_URL"] = _servers.broker_url
+        # durable_celery.testing's fixtures make their databases on the private server.
+        os.environ["DURABLE_TEST_DATABASE_URL"] = f"{postgres.server_url}/durable_toolkit"
         upgrade(Settings(database_url=create_database(TEMPLATE_DB)))
         dispose_engines()
         clone_database(SESSION_DB)
