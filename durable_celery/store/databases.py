@@ -1,6 +1,7 @@
 """Databases for tests (durable_celery.testing): one migrated template per migration
 head, built once and kept on the server, and a copy of it per test (CREATE DATABASE ...
-TEMPLATE copies files: far faster than migrating every time).
+TEMPLATE copies files: far faster than migrating every time), emptied after the test
+for the next one (TRUNCATE: far faster than copying again).
 
 The template is built under a temporary name and renamed when complete, under an
 advisory lock: a template that exists is whole, and two test sessions at once build it
@@ -28,6 +29,7 @@ from durable_celery.errors import ConfigurationError
 from durable_celery.store.connections import dispose_engine
 from durable_celery.store.migrate import head_revision, upgrade
 from durable_celery.store.sql import databases as sql
+from durable_celery.store.tables import metadata
 
 _NAME_ROOM = 63 - 30  # PostgreSQL names have 63 bytes; the suffixes take up to 30
 
@@ -105,6 +107,18 @@ def clone(url: str, template: str, name: str | None = None) -> str:
     with _maintenance(url) as conn:
         conn.execute(sql.create_database(name, template))
     return with_database(url, name)
+
+
+def empty(url: str, schema: str | None = None) -> None:
+    """Empty every durable table of the test database `url` names: what a fresh copy of
+    the template holds (migrations write no rows but the version, which stays)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql.LOCK_TIMEOUT)
+            conn.execute(sql.empty_tables([t.name for t in metadata.sorted_tables], schema))
+    finally:
+        engine.dispose()
 
 
 def drop(url: str) -> None:

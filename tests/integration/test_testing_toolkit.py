@@ -88,3 +88,23 @@ def test_a_worker_subprocess_runs_a_started_workflow(durable_worker_process):
         print(worker.log_tail())
         raise
     assert worker.alive()
+
+
+def test_a_used_database_comes_back_empty_for_the_next_test(durable_app):
+    """durable_db hands a copy a test is done with to a later test, emptied: what the
+    first test left must be gone, and the copy still works."""
+    from durable_celery import count_executions
+    from durable_celery.testing.databases import DatabasePool
+    from tests.integration.conftest import servers
+
+    pool = DatabasePool(servers().server_url + "/durable_recycled", ahead=1)
+    try:
+        with pool.database(durable_app) as first:
+            run_inline(Greeting, {"name": "ann"})
+            assert count_executions() == {ExecutionStatus.COMPLETED: 1}
+        with pool.database(durable_app) as second:
+            assert second.url == first.url  # the same copy, emptied
+            assert count_executions() == {}
+            assert run_inline(Greeting, {"name": "ben"}).status() is ExecutionStatus.COMPLETED
+    finally:
+        pool.close()

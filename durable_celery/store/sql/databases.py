@@ -39,3 +39,17 @@ def rename_database(name: str, new_name: str) -> TextClause:
 def drop_database(name: str) -> TextClause:
     """Drop a test's database, ending the connections still open to it."""
     return text(f"DROP DATABASE IF EXISTS {_quoted(name)} WITH (FORCE)")
+
+
+def empty_tables(tables: list[str], schema: str | None) -> TextClause:
+    """Empty a used test database for the next test: every durable table at once, their
+    sequences restarted, so it is as the template left it. TRUNCATE waits for the
+    transactions of workers still running on it (the lock_timeout set beside it bounds
+    that wait; a copy that cannot be emptied is dropped instead)."""
+    prefix = f"{_quoted(schema)}." if schema else ""
+    names = ", ".join(prefix + _quoted(table) for table in tables)
+    return text(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+LOCK_TIMEOUT = text("SET lock_timeout = '5s'")
+"""How long emptying a used copy waits for the locks of what still runs on it."""
