@@ -115,7 +115,7 @@ def empty(url: str, schema: str | None = None) -> None:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            conn.execute(sql.LOCK_TIMEOUT)
+            conn.execute(sql.LOCK_TIMEOUT, {"timeout": "5s"})
             conn.execute(sql.empty_tables([t.name for t in metadata.sorted_tables], schema))
     finally:
         engine.dispose()

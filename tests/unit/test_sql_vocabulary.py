@@ -27,7 +27,15 @@ VOCABULARY = {
     for member in enum
 }
 # Literals that are not states: SQL values and the recorded error of an abandoned attempt.
-OTHER_LITERALS = {"infinity", "{}", "type", "message", "?", "durable_celery.errors.LockLost"}
+OTHER_LITERALS = {
+    "infinity",
+    "{}",
+    "type",
+    "message",
+    "?",
+    "durable_celery.errors.LockLost",
+    "lock_timeout",
+}
 LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 STATEMENTS = [

@@ -51,5 +51,5 @@ def empty_tables(tables: list[str], schema: str | None) -> TextClause:
     return text(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
 
-LOCK_TIMEOUT = text("SET lock_timeout = '5s'")
+LOCK_TIMEOUT = text("SELECT set_config('lock_timeout', :timeout, true)")
 """How long emptying a used copy waits for the locks of what still runs on it."""
