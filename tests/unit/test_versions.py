@@ -59,18 +59,18 @@ def test_a_version_that_is_not_an_int_from_1_is_refused(bad):
 
 
 def test_two_versions_of_one_name_register_side_by_side():
-    v1 = _define("tests.versions.order", 1, "OrderV1")
-    v3 = _define("tests.versions.order", 3, "OrderV3", timeout=timedelta(hours=1))
-    v2 = _define("tests.versions.order", 2, "OrderV2")
+    v1 = _define("tests.unit.versions.order", 1, "OrderV1")
+    v3 = _define("tests.unit.versions.order", 3, "OrderV3", timeout=timedelta(hours=1))
+    v2 = _define("tests.unit.versions.order", 2, "OrderV2")
 
     # By name: the newest, what a start by name uses; by version: exactly that one.
-    assert get_workflow("tests.versions.order") is v3
-    assert registered_workflows()["tests.versions.order"] is v3
-    assert [get_workflow("tests.versions.order", v) for v in (1, 2, 3)] == [v1, v2, v3]
-    assert registered_versions()["tests.versions.order"] == {1: v1, 2: v2, 3: v3}
+    assert get_workflow("tests.unit.versions.order") is v3
+    assert registered_workflows()["tests.unit.versions.order"] is v3
+    assert [get_workflow("tests.unit.versions.order", v) for v in (1, 2, 3)] == [v1, v2, v3]
+    assert registered_versions()["tests.unit.versions.order"] == {1: v1, 2: v2, 3: v3}
     # A start of a class is pinned to that class's version, whichever is newest.
     new = NewExecution.of(v1, {}, queue="q")
-    assert (new.workflow, new.workflow_version) == ("tests.versions.order", 1)
+    assert (new.workflow, new.workflow_version) == ("tests.unit.versions.order", 1)
     assert NewExecution.of(v3, {}, queue="q").workflow_version == 3
 
 
