@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from durable_celery.client.cleanup import cleanup
 from durable_celery.runtime import Runtime, current_runtime
@@ -105,4 +104,4 @@ def _age(seconds: float) -> str:
     for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size:.0f}{unit}"
-    return f"{timedelta(seconds=seconds).total_seconds():g}s"
+    return f"{seconds:g}s"
