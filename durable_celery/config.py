@@ -13,11 +13,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 
 from celery.signals import worker_init, worker_process_init
 
 from durable_celery.errors import ConfigurationError
+from durable_celery.states import FINISHED_STATUSES, ExecutionStatus
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/durable"
 # Lowercase only: PostgreSQL folds unquoted names to lowercase, so "Tenant" would name one
@@ -26,6 +28,11 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PASSWORD = re.compile(r"(//[^:/@]*:)[^@]*@")
 # As for every duration: beyond it a timestamp would overflow.
 MAX_EVENT_RETENTION = 36_525 * 86_400.0
+# Rows per deletion transaction, at most: a batch's locks and WAL stay short.
+MAX_BATCH_SIZE = 10_000
+
+Retention = tuple[tuple[ExecutionStatus, float], ...]
+"""(finished status, seconds kept after it finished), one pair per status, by status."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,12 @@ class Settings:
     # A worker that meets an execution of a version newer than its own code (a rolling
     # deploy) leaves it for this long, for a worker that has the version.
     newer_version_delay: float = 30.0
+    # How long finished executions are kept, per status; a status not named is kept
+    # forever, and so is everything by default. Written "completed=30d,failed=90d" or as
+    # a mapping {"completed": "30d", "failed": timedelta(days=90)}.
+    retention: Retention = ()
+    retention_batch_size: int = 2_000
+    retention_interval: float = 3_600.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -80,6 +93,7 @@ class Settings:
             "dispatch_backoff_max",
             "event_retention",
             "newer_version_delay",
+            "retention_interval",
         ):
             value = _number(name, getattr(self, name))
             if value <= 0:
@@ -92,11 +106,18 @@ class Settings:
             "max_log_bytes",
             "max_buffered_events",
             "max_queue_name_length",
+            "retention_batch_size",
         ):
             value = _number(name, getattr(self, name))
             if value < 1 or value != int(value):
                 raise ConfigurationError(f"durable_{name} must be a whole number >= 1, got {value}")
             object.__setattr__(self, name, int(value))
+        if self.retention_batch_size > MAX_BATCH_SIZE:
+            raise ConfigurationError(
+                f"durable_retention_batch_size must be at most {MAX_BATCH_SIZE}, "
+                f"got {self.retention_batch_size}"
+            )
+        object.__setattr__(self, "retention", parse_retention(self.retention))
         if self.event_retention > MAX_EVENT_RETENTION:
             raise ConfigurationError(
                 f"durable_event_retention must be at most {MAX_EVENT_RETENTION:.0f} seconds "
@@ -262,6 +283,87 @@ def _number(name: str, value: Any) -> float:
     if not math.isfinite(number):
         raise ConfigurationError(f"durable_{name} must be a finite number, got {value!r}")
     return number
+
+
+# --- retention -----------------------------------------------------------------------
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RETENTION_FORM = 'e.g. "completed=30d,failed=90d"'
+
+
+def parse_retention(value: Any) -> Retention:
+    """durable_retention as (status, seconds) pairs: from "completed=30d,failed=90d", a
+    mapping of status to age (a duration text, seconds or a timedelta), or such pairs."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        pairs: list[tuple[Any, Any]] = []
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            status, equals, age = part.partition("=")
+            if not equals:
+                raise ConfigurationError(
+                    f"durable_retention must be status=age pairs ({_RETENTION_FORM}), "
+                    f"got {part.strip()!r}"
+                )
+            pairs.append((status.strip(), age.strip()))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        try:
+            pairs = [(status, age) for status, age in value]
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"durable_retention must be a mapping of status to age or a text "
+                f"({_RETENTION_FORM}), got {value!r}"
+            ) from None
+    kept: dict[ExecutionStatus, float] = {}
+    for status, age in pairs:
+        finished = _finished_status(status)
+        if finished in kept:
+            raise ConfigurationError(f"durable_retention names {finished} twice")
+        kept[finished] = _retention_age(finished, age)
+    return tuple(sorted(kept.items()))
+
+
+def _finished_status(status: Any) -> ExecutionStatus:
+    names = ", ".join(sorted(FINISHED_STATUSES))
+    try:
+        parsed = ExecutionStatus(status)
+    except ValueError:
+        raise ConfigurationError(
+            f"durable_retention: unknown status {status!r} (finished statuses: {names})"
+        ) from None
+    if not parsed.finished:
+        raise ConfigurationError(
+            f"durable_retention: {parsed} is not a finished status; only finished "
+            f"executions are deleted ({names})"
+        )
+    return parsed
+
+
+def _retention_age(status: ExecutionStatus, age: Any) -> float:
+    """Seconds: "30d", "12h", "90m", "3600s", a number of seconds, or a timedelta."""
+    seconds: float | None = None
+    if isinstance(age, timedelta):
+        seconds = age.total_seconds()
+    elif isinstance(age, (int, float)) and not isinstance(age, bool):
+        seconds = float(age)
+    elif isinstance(age, str) and (match := _DURATION.fullmatch(age)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if seconds is None or not math.isfinite(seconds):
+        raise ConfigurationError(
+            f"durable_retention: the age of {status} must be a duration like 30d, 12h, 90m "
+            f"or 3600s, got {age!r}"
+        )
+    if not 0 < seconds <= MAX_EVENT_RETENTION:
+        raise ConfigurationError(
+            f"durable_retention: the age of {status} must be more than 0 and at most "
+            f"36525d (100 years), got {age!r}"
+        )
+    return seconds
 
 
 def normalise_database_url(url: str) -> str:

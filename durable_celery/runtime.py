@@ -35,6 +35,7 @@ WAKE_TASK = "durable_celery.wake"
 ITEM_TASK = "durable_celery.run_item"
 POLL_TASK = "durable_celery.poll"
 RECOVER_TASK = "durable_celery.recover"
+RETENTION_TASK = "durable_celery.retention"
 TASK_OF = {WakeTarget.EXECUTION: WAKE_TASK, WakeTarget.ITEM: ITEM_TASK}
 
 _current: Runtime | None = None

@@ -7,7 +7,7 @@ Messages carry only an id (JSON); the tasks hand it to the engine.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import beat_init, worker_ready
 
 from durable_celery import engine
-from durable_celery.client import ExecutionHandle, start_task
+from durable_celery.client import ExecutionHandle, apply_retention, start_task
 from durable_celery.config import Settings
 from durable_celery.dsl import Workflow, add_resolver, resolve_task_workflow
 from durable_celery.errors import InvalidExecutionId
@@ -24,6 +24,7 @@ from durable_celery.runtime import (
     ITEM_TASK,
     POLL_TASK,
     RECOVER_TASK,
+    RETENTION_TASK,
     WAKE_TASK,
     Runtime,
 )
@@ -55,6 +56,9 @@ def install(
     db_pool_size: int | None = None,
     event_retention: float | None = None,
     newer_version_delay: float | None = None,
+    retention: str | Mapping[str, Any] | None = None,
+    retention_batch_size: int | None = None,
+    retention_interval: float | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime.
     Each argument overrides the Celery config key `durable_<name>` and the environment
@@ -81,6 +85,9 @@ def install(
         db_pool_size=db_pool_size,
         event_retention=event_retention,
         newer_version_delay=newer_version_delay,
+        retention=retention,
+        retention_batch_size=retention_batch_size,
+        retention_interval=retention_interval,
     )
     runtime = Runtime(app, settings)
     _register_tasks(app)
@@ -130,6 +137,10 @@ def _register_tasks(app: Celery) -> None:
     def recover(task: Any) -> int:
         return engine.recover_once(task.app.durable_runtime)
 
+    @app.task(name=RETENTION_TASK, **options)  # type: ignore[untyped-decorator]
+    def retention(task: Any) -> int:
+        return apply_retention(task.app.durable_runtime).total
+
 
 def _make_tasks_durable(app: Celery) -> None:
     """Every task of the app gets `start_durable(*args, **kwargs)` and
@@ -173,7 +184,7 @@ def _on_beat_init(app: Celery, sender: Any, **_: Any) -> None:
 # Beat sends these every second or so: Celery's "received", "succeeded" and "Sending due
 # task" lines for them would drown a worker's log at INFO. They show at DEBUG; the poller
 # and recovery log what they did.
-_MAINTENANCE = frozenset({POLL_TASK, RECOVER_TASK})
+_MAINTENANCE = frozenset({POLL_TASK, RECOVER_TASK, RETENTION_TASK})
 
 
 class _QuietMaintenance(logging.Filter):
@@ -211,10 +222,15 @@ def _on_hint(
 
 def _add_beat_schedule(app: Celery, settings: Settings) -> None:
     schedule = dict(app.conf.beat_schedule or {})
-    for key, task, interval in (
+    entries = [
         ("durable-celery-poll", POLL_TASK, settings.poll_interval),
         ("durable-celery-recover", RECOVER_TASK, settings.recovery_interval),
-    ):
+    ]
+    # Installing again without retention takes its entry away.
+    schedule.pop("durable-celery-retention", None)
+    if settings.retention:
+        entries.append(("durable-celery-retention", RETENTION_TASK, settings.retention_interval))
+    for key, task, interval in entries:
         options: dict[str, Any] = {"expires": max(interval * 5, 5.0)}
         if settings.maintenance_queue:
             options["queue"] = settings.maintenance_queue

@@ -13,6 +13,7 @@ from durable_celery.client.query import (
     list_executions,
     overview,
 )
+from durable_celery.client.retention import RetentionRun, apply_retention
 from durable_celery.client.signals import (
     list_pending_events,
     list_pending_inputs,
@@ -32,9 +33,11 @@ from durable_celery.client.workflows import (
 __all__ = [
     "ExecutionHandle",
     "Overview",
+    "RetentionRun",
     "ScheduleInfo",
     "VersionInfo",
     "WorkflowInfo",
+    "apply_retention",
     "cancel",
     "cancel_many",
     "cleanup",
