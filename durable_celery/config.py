@@ -57,6 +57,10 @@ class Settings:
     # A worker that meets an execution of a version newer than its own code (a rolling
     # deploy) leaves it for this long, for a worker that has the version.
     newer_version_delay: float = 30.0
+    # A worker serves Prometheus metrics on this port (None: no metrics); see observability.
+    metrics_port: int | None = None
+    # OpenTelemetry spans for executions and step attempts, joined to the starter's trace.
+    tracing: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -116,6 +120,14 @@ class Settings:
                     f"durable_db_pool_size must be a whole number >= 1, got {self.db_pool_size!r}"
                 )
             object.__setattr__(self, "db_pool_size", int(size))
+        if self.metrics_port is not None:
+            port = _number("metrics_port", self.metrics_port)
+            if not 0 < port < 65_536 or port != int(port):
+                raise ConfigurationError(
+                    f"durable_metrics_port must be a TCP port (1-65535), got {self.metrics_port!r}"
+                )
+            object.__setattr__(self, "metrics_port", int(port))
+        object.__setattr__(self, "tracing", _flag("tracing", self.tracing))
         if self.max_queue_name_length > 255:
             raise ConfigurationError(
                 f"durable_max_queue_name_length must be at most 255 (AMQP's limit), "
@@ -262,6 +274,17 @@ def _number(name: str, value: Any) -> float:
     if not math.isfinite(number):
         raise ConfigurationError(f"durable_{name} must be a finite number, got {value!r}")
     return number
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"durable_{name} must be true or false, got {value!r}")
 
 
 def normalise_database_url(url: str) -> str:

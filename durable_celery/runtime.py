@@ -20,6 +20,7 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import Engine
 
+from durable_celery import signals
 from durable_celery.config import Settings, bundled_celery_config, database_url_configured
 from durable_celery.errors import ConfigurationError
 from durable_celery.states import WakeTarget
@@ -111,6 +112,7 @@ class Runtime:
             input,
             queue=queue,
             max_queue_name_length=self.settings.max_queue_name_length,
+            trace_context=signals.trace_context(),
             **options,
         )
 

@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import beat_init, worker_ready
 
-from durable_celery import engine
+from durable_celery import engine, observability
 from durable_celery.client import ExecutionHandle, start_task
 from durable_celery.config import Settings
 from durable_celery.dsl import Workflow, add_resolver, resolve_task_workflow
@@ -55,6 +55,8 @@ def install(
     db_pool_size: int | None = None,
     event_retention: float | None = None,
     newer_version_delay: float | None = None,
+    metrics_port: int | None = None,
+    tracing: bool | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime.
     Each argument overrides the Celery config key `durable_<name>` and the environment
@@ -81,8 +83,11 @@ def install(
         db_pool_size=db_pool_size,
         event_retention=event_retention,
         newer_version_delay=newer_version_delay,
+        metrics_port=metrics_port,
+        tracing=tracing,
     )
     runtime = Runtime(app, settings)
+    observability.enable(settings)
     _register_tasks(app)
     _make_tasks_durable(app)
     _quiet_maintenance_logs()
