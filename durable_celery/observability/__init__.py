@@ -16,6 +16,11 @@ from durable_celery.errors import ConfigurationError
 
 def enable(settings: Settings) -> None:
     """Turn on what the settings ask for; ConfigurationError when its extra is missing."""
+    if settings.tracing:
+        _require("opentelemetry.sdk", "tracing", "durable_tracing")
+        from durable_celery.observability import tracing
+
+        tracing.enable()
     if settings.metrics_port is not None:
         _require("prometheus_client", "metrics", "durable_metrics_port")
         from durable_celery.observability import metrics
