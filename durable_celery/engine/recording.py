@@ -115,6 +115,8 @@ class Recorder:
         return done
 
     def _attempt_finished(self, run: StepRun, exception: BaseException | None) -> None:
+        if not signals.step_attempt_finished.receivers:
+            return  # the step path: not even the arguments when nobody listens
         claim = self.claim
         signals.step_attempt_finished.send(
             sender=claim.workflow,
