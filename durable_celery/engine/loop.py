@@ -189,7 +189,9 @@ class ExecutionRun:
             spec.name,
             attempt,
             waits=StepWaits(self.conn, self.claim.fence, spec.name, visit),
-            children=StepChildren(self.runtime, self.claim.id, spec.name, visit),
+            children=StepChildren(
+                self.runtime, self.claim.id, spec.name, visit, self.claim.trace_context
+            ),
         )
         logger.info(
             "%s[%s]: step %s attempt %d started",

@@ -3,20 +3,22 @@
 A worker with `durable_metrics_port` serves them at http://<host>:<port>/metrics from its
 main process. Celery's prefork children each count in their own process, so the worker
 runs prometheus_client's multiprocess mode: PROMETHEUS_MULTIPROC_DIR (a fresh temporary
-directory unless set) is set before the pool forks, the children and the embedded beat
-write their values there, and the main process's server sums them (MultiProcessCollector).
+directory unless set) is set before the pool forks, the children (which run the steps
+and the poll and recovery tasks) write their values there, and the main process's server
+sums them (MultiProcessCollector). A directory it made is removed when the worker stops.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from celery.signals import worker_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_shutdown, worker_shutdown
 
 from durable_celery import signals
 
@@ -187,6 +189,7 @@ class Metrics:
 # --- the worker's endpoint ------------------------------------------------------------------
 
 _port: int | None = None
+_made_dir: str | None = None  # the multiprocess directory this process made, if it did
 
 
 def serve_from_worker(port: int) -> None:
@@ -198,6 +201,7 @@ def serve_from_worker(port: int) -> None:
     worker_process_shutdown.connect(
         _on_process_shutdown, weak=False, dispatch_uid="durable_metrics.dead"
     )
+    worker_shutdown.connect(_on_worker_shutdown, weak=False, dispatch_uid="durable_metrics.end")
 
 
 def _on_worker_init(**_: Any) -> None:
@@ -216,9 +220,10 @@ def _on_worker_init(**_: Any) -> None:
 
 def use_multiprocess_dir() -> str:
     """PROMETHEUS_MULTIPROC_DIR, a new temporary directory unless set; returned."""
+    global _made_dir
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
-        directory = tempfile.mkdtemp(prefix="durable-metrics-")
+        directory = _made_dir = tempfile.mkdtemp(prefix="durable-metrics-")
         os.environ[MULTIPROC_ENV] = directory
     values: Any = sys.modules.get("prometheus_client.values")
     if values is not None:
@@ -233,6 +238,12 @@ def _on_process_shutdown(pid: int | None = None, **_: Any) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _on_worker_shutdown(**_: Any) -> None:
+    # Sent in the main process once the pool's children have stopped.
+    if _made_dir is not None and os.environ.get(MULTIPROC_ENV) == _made_dir:
+        shutil.rmtree(_made_dir, ignore_errors=True)
 
 
 def exposition() -> tuple[bytes, str]:

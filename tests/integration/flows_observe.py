@@ -41,3 +41,23 @@ class ObservedSleeper(Workflow):
     @step
     def after(ctx: StepContext) -> str:
         return "after"
+
+
+class ObservedChild(Workflow):
+    name = "tests.observed.child"
+
+    @step
+    def work(ctx: StepContext) -> str:
+        return "child done"
+
+
+class ObservedParent(Workflow):
+    name = "tests.observed.parent"
+
+    @step
+    def nap(ctx: StepContext) -> None:
+        ctx.sleep(seconds(30))
+
+    @step
+    def delegate(ctx: StepContext) -> str:
+        return str(ctx.run_child(ObservedChild, {}))

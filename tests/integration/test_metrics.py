@@ -115,6 +115,6 @@ def test_a_prefork_worker_serves_metrics_of_its_children(runtime, tmp_path):
         samples = _scrape(port)
 
     assert _observed(samples) == EXPECTED
-    # The embedded beat's sweeps count too (a process of its own, like the children).
+    # The sweeps count too: beat sends them as tasks, which the children run.
     assert _value(samples, "durable_sweep_duration_seconds_count", sweep="poll") >= 1
     assert ("durable_sweep_rows_total", frozenset({("sweep", "poll")})) in samples

@@ -15,7 +15,12 @@ from durable_celery import ExecutionStatus
 from durable_celery.observability import tracing
 from durable_celery.testing import VirtualClock, run_inline
 from durable_celery.time import seconds
-from tests.integration.flows_observe import ObservedAlwaysFails, ObservedSleeper
+from tests.integration.flows_observe import (
+    ObservedAlwaysFails,
+    ObservedChild,
+    ObservedParent,
+    ObservedSleeper,
+)
 
 
 @pytest.fixture()
@@ -83,3 +88,19 @@ def test_without_a_current_trace_an_execution_starts_its_own(durable_db, spans):
     _, exporter = spans
     runs = _named(exporter.get_finished_spans(), "durable run ")
     assert runs and runs[0].parent is None  # a trace of its own
+
+
+def test_a_child_joins_its_parents_trace(durable_db, spans):
+    provider, exporter = spans
+    clock = VirtualClock()
+    with provider.get_tracer("shop").start_as_current_span("import") as caller:
+        run = run_inline(ObservedParent, clock=clock)
+    clock.advance(seconds(30))  # the child starts now, outside the caller's span
+    assert run.result() == "child done"
+
+    finished = exporter.get_finished_spans()
+    assert {span.context.trace_id for span in finished} == {caller.get_span_context().trace_id}
+    child_runs = [
+        span for span in _named(finished, "durable run ") if span.name.endswith(ObservedChild.name)
+    ]
+    assert child_runs and all(span.parent is not None for span in child_runs)
