@@ -13,13 +13,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import timedelta
 from typing import Any
 
 from celery.signals import worker_init, worker_process_init
 
 from durable_celery.errors import ConfigurationError
-from durable_celery.states import FINISHED_STATUSES, ExecutionStatus
+from durable_celery.retention import Retention, parse_retention
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/durable"
 # Lowercase only: PostgreSQL folds unquoted names to lowercase, so "Tenant" would name one
@@ -31,7 +30,6 @@ MAX_EVENT_RETENTION = 36_525 * 86_400.0
 # Rows per deletion transaction, at most: a batch's locks and WAL stay short.
 MAX_BATCH_SIZE = 10_000
 
-Retention = tuple[tuple[ExecutionStatus, float], ...]
 """(finished status, seconds kept after it finished), one pair per status, by status."""
 
 
@@ -70,6 +68,10 @@ class Settings:
     retention: Retention = ()
     retention_batch_size: int = 2_000
     retention_interval: float = 3_600.0
+    # A worker serves Prometheus metrics on this port (None: no metrics); see observability.
+    metrics_port: int | None = None
+    # OpenTelemetry spans for executions and step attempts, joined to the starter's trace.
+    tracing: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
@@ -137,6 +139,14 @@ class Settings:
                     f"durable_db_pool_size must be a whole number >= 1, got {self.db_pool_size!r}"
                 )
             object.__setattr__(self, "db_pool_size", int(size))
+        if self.metrics_port is not None:
+            port = _number("metrics_port", self.metrics_port)
+            if not 0 < port < 65_536 or port != int(port):
+                raise ConfigurationError(
+                    f"durable_metrics_port must be a TCP port (1-65535), got {self.metrics_port!r}"
+                )
+            object.__setattr__(self, "metrics_port", int(port))
+        object.__setattr__(self, "tracing", _flag("tracing", self.tracing))
         if self.max_queue_name_length > 255:
             raise ConfigurationError(
                 f"durable_max_queue_name_length must be at most 255 (AMQP's limit), "
@@ -285,85 +295,15 @@ def _number(name: str, value: Any) -> float:
     return number
 
 
-# --- retention -----------------------------------------------------------------------
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", re.IGNORECASE)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RETENTION_FORM = 'e.g. "completed=30d,failed=90d"'
-
-
-def parse_retention(value: Any) -> Retention:
-    """durable_retention as (status, seconds) pairs: from "completed=30d,failed=90d", a
-    mapping of status to age (a duration text, seconds or a timedelta), or such pairs."""
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        pairs: list[tuple[Any, Any]] = []
-        for part in value.split(","):
-            if not part.strip():
-                continue
-            status, equals, age = part.partition("=")
-            if not equals:
-                raise ConfigurationError(
-                    f"durable_retention must be status=age pairs ({_RETENTION_FORM}), "
-                    f"got {part.strip()!r}"
-                )
-            pairs.append((status.strip(), age.strip()))
-    elif isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        try:
-            pairs = [(status, age) for status, age in value]
-        except (TypeError, ValueError):
-            raise ConfigurationError(
-                f"durable_retention must be a mapping of status to age or a text "
-                f"({_RETENTION_FORM}), got {value!r}"
-            ) from None
-    kept: dict[ExecutionStatus, float] = {}
-    for status, age in pairs:
-        finished = _finished_status(status)
-        if finished in kept:
-            raise ConfigurationError(f"durable_retention names {finished} twice")
-        kept[finished] = _retention_age(finished, age)
-    return tuple(sorted(kept.items()))
-
-
-def _finished_status(status: Any) -> ExecutionStatus:
-    names = ", ".join(sorted(FINISHED_STATUSES))
-    try:
-        parsed = ExecutionStatus(status)
-    except ValueError:
-        raise ConfigurationError(
-            f"durable_retention: unknown status {status!r} (finished statuses: {names})"
-        ) from None
-    if not parsed.finished:
-        raise ConfigurationError(
-            f"durable_retention: {parsed} is not a finished status; only finished "
-            f"executions are deleted ({names})"
-        )
-    return parsed
-
-
-def _retention_age(status: ExecutionStatus, age: Any) -> float:
-    """Seconds: "30d", "12h", "90m", "3600s", a number of seconds, or a timedelta."""
-    seconds: float | None = None
-    if isinstance(age, timedelta):
-        seconds = age.total_seconds()
-    elif isinstance(age, (int, float)) and not isinstance(age, bool):
-        seconds = float(age)
-    elif isinstance(age, str) and (match := _DURATION.fullmatch(age)):
-        seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if seconds is None or not math.isfinite(seconds):
-        raise ConfigurationError(
-            f"durable_retention: the age of {status} must be a duration like 30d, 12h, 90m "
-            f"or 3600s, got {age!r}"
-        )
-    if not 0 < seconds <= MAX_EVENT_RETENTION:
-        raise ConfigurationError(
-            f"durable_retention: the age of {status} must be more than 0 and at most "
-            f"36525d (100 years), got {age!r}"
-        )
-    return seconds
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"durable_{name} must be true or false, got {value!r}")
 
 
 def normalise_database_url(url: str) -> str:

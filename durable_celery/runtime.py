@@ -20,6 +20,7 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import Engine
 
+from durable_celery import signals
 from durable_celery.config import Settings, bundled_celery_config, database_url_configured
 from durable_celery.errors import ConfigurationError
 from durable_celery.states import WakeTarget
@@ -105,13 +106,16 @@ class Runtime:
     def new_execution(
         self, workflow: StartsAs, input: Mapping[str, Any] | None, **options: Any
     ) -> NewExecution:
-        """A checked execution to start, routed like the app routes its tasks."""
+        """A checked execution to start, routed like the app routes its tasks. Its trace
+        context: the current one (with tracing on), else `trace_context` (a parent's)."""
         queue = self.queue_for(workflow, options.pop("queue", None))
+        inherited = options.pop("trace_context", None)
         return NewExecution.of(
             workflow,
             input,
             queue=queue,
             max_queue_name_length=self.settings.max_queue_name_length,
+            trace_context=signals.trace_context() or inherited,
             **options,
         )
 

@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import beat_init, worker_ready
 
-from durable_celery import engine
+from durable_celery import engine, observability
 from durable_celery.client import ExecutionHandle, apply_retention, start_task
 from durable_celery.config import Settings
 from durable_celery.dsl import Workflow, add_resolver, resolve_task_workflow
@@ -59,6 +59,8 @@ def install(
     retention: str | Mapping[str, Any] | None = None,
     retention_batch_size: int | None = None,
     retention_interval: float | None = None,
+    metrics_port: int | None = None,
+    tracing: bool | None = None,
 ) -> Runtime:
     """Add durable workflows to an existing Celery app and make it the current runtime.
     Each argument overrides the Celery config key `durable_<name>` and the environment
@@ -88,8 +90,11 @@ def install(
         retention=retention,
         retention_batch_size=retention_batch_size,
         retention_interval=retention_interval,
+        metrics_port=metrics_port,
+        tracing=tracing,
     )
     runtime = Runtime(app, settings)
+    observability.enable(settings)
     _register_tasks(app)
     _make_tasks_durable(app)
     _quiet_maintenance_logs()

@@ -30,8 +30,17 @@ class StepChildren:
     """The engine's side of `ctx.start_child` / `ctx.run_child` for one attempt of one step
     (a dsl ChildService)."""
 
-    def __init__(self, runtime: Runtime, parent_id: str, step: str, visit: int) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        parent_id: str,
+        step: str,
+        visit: int,
+        trace_context: str | None = None,
+    ) -> None:
         self.runtime = runtime
+        # The parent's trace: its children join it (unless a span is current in the step).
+        self.trace_context = trace_context
         self.parent_id = parent_id
         self.step = step
         self.visit = visit
@@ -65,6 +74,7 @@ class StepChildren:
             idempotency_key=f"child:{self.parent_id}:{self.step}:{self.visit}:{call}",
             parent_id=self.parent_id,
             wake_parent=wait,
+            trace_context=self.trace_context,
         )
         # Committed at once: the child runs on its own, whatever becomes of this step.
         child_id = self.runtime.start(new)

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
+from durable_celery import signals
 from durable_celery.engine.heartbeat import heartbeat_for
 from durable_celery.errors import LockLost
 from durable_celery.runtime import Runtime
@@ -57,6 +58,7 @@ def run_claimed(
                 with heartbeat_for(runtime).hold(target, claim.id, claim.token):
                     return work(conn, claim)
             except LockLost:
+                signals.claim_lost.send(sender=target, target=target, row_id=row_id)
                 logger.warning(
                     "%s %s: claim lost to another worker or a control call; stopping "
                     "without writing",

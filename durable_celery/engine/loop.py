@@ -57,7 +57,7 @@ def run_execution(runtime: Runtime, execution_id: str) -> ExecutionStatus | None
         WakeTarget.EXECUTION,
         execution_id,
         executions.claim,
-        lambda conn, claim: ExecutionRun(runtime, conn, claim).run(),
+        lambda conn, claim: ExecutionRun(runtime, conn, claim).run_reported(),
     )
 
 
@@ -81,6 +81,16 @@ class ExecutionRun:
         self.results: dict[str, Any] = {}
         self.completed: list[str] = []  # completed step runs, in order
         self.visits: Counter[str] = Counter()
+
+    def run_reported(self) -> ExecutionStatus:
+        """`run`, between the signals that bracket a claim (for metrics and traces)."""
+        status = None
+        self.record.claimed()
+        try:
+            status = self.run()
+            return status
+        finally:
+            self.record.released(status)
 
     def run(self) -> ExecutionStatus:
         claim = self.claim
@@ -179,7 +189,9 @@ class ExecutionRun:
             spec.name,
             attempt,
             waits=StepWaits(self.conn, self.claim.fence, spec.name, visit),
-            children=StepChildren(self.runtime, self.claim.id, spec.name, visit),
+            children=StepChildren(
+                self.runtime, self.claim.id, spec.name, visit, self.claim.trace_context
+            ),
         )
         logger.info(
             "%s[%s]: step %s attempt %d started",
@@ -221,6 +233,7 @@ class ExecutionRun:
             if suspend.reason is Suspension.FANOUT:
                 # START_FANOUT already released the claim; dispatch the first items.
                 self.runtime.publish(suspend.wakeups)
+                self.record.suspended(Suspension.FANOUT)
                 return ExecutionStatus.WAITING
             return self.record.suspend(suspend.reason, suspend.wake_at)
         except ClaimLost:
@@ -320,7 +333,7 @@ class ExecutionRun:
             retry = RetryAfter(
                 decision.delay.total_seconds(), self.checkpointed_context, self.compensations
             )
-            if self.record.checkpoint(run, retry).cancel_requested:
+            if self.record.checkpoint(run, retry, exc).cancel_requested:
                 return self.record.end(
                     ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False
                 )
@@ -337,7 +350,7 @@ class ExecutionRun:
         self.failure = self.ctx.failure = error
         self.compensations = rest
         start = Advance(first, self.checkpointed_context, rest, execution_error=error_json)
-        if self.record.checkpoint(run, start).cancel_requested:
+        if self.record.checkpoint(run, start, exc).cancel_requested:
             return self.record.end(ExecutionStatus.CANCELLED, cancellation_record(None))
         self.context.clear()
         self.context.update(json.loads(self.checkpointed_context))

@@ -105,10 +105,62 @@ class Recorder:
             logs=self.codec.record_logs(log_lines),
         )
 
-    def checkpoint(self, run: StepRun, move: Advance | RetryAfter) -> Checkpoint:
+    def checkpoint(
+        self, run: StepRun, move: Advance | RetryAfter, exception: BaseException | None = None
+    ) -> Checkpoint:
+        """`exception`: what failed the attempt `run` records, if it failed."""
         done = executions.checkpoint(self.conn, self.claim.fence, run, move, self._give_back())
         self.runtime.publish(done.wakeups)
+        self._attempt_finished(run, exception)
         return done
+
+    def _attempt_finished(self, run: StepRun, exception: BaseException | None) -> None:
+        if not signals.step_attempt_finished.receivers:
+            return  # the step path: not even the arguments when nobody listens
+        claim = self.claim
+        signals.step_attempt_finished.send(
+            sender=claim.workflow,
+            execution_id=claim.id,
+            workflow=claim.workflow,
+            step=run.step_name,
+            attempt=run.attempt,
+            status=run.status,
+            started_at=run.started_at,
+            duration=run.duration_ms / 1000,
+            exception=exception,
+        )
+
+    # --- the signals that bracket a claim --------------------------------------------------
+
+    def claimed(self) -> None:
+        claim = self.claim
+        signals.execution_claimed.send(
+            sender=claim.workflow,
+            execution_id=claim.id,
+            workflow=claim.workflow,
+            lag=claim.wake_lag,
+            first_claim=claim.first_claim,
+            trace_context=claim.trace_context,
+        )
+        if claim.suspended_on is not None:
+            signals.execution_resumed.send(
+                sender=claim.workflow,
+                execution_id=claim.id,
+                workflow=claim.workflow,
+                reason=claim.suspended_on,
+            )
+
+    def released(self, status: ExecutionStatus | None) -> None:
+        claim = self.claim
+        signals.execution_released.send(
+            sender=claim.workflow, execution_id=claim.id, workflow=claim.workflow, status=status
+        )
+
+    def suspended(self, reason: Suspension) -> None:
+        claim = self.claim
+        signals.execution_suspended.send(
+            sender=claim.workflow, execution_id=claim.id, workflow=claim.workflow, reason=reason
+        )
 
     def finish(
         self,
@@ -126,6 +178,7 @@ class Recorder:
         move = Finish(status, context, result, recorded)
         done = executions.checkpoint(self.conn, self.claim.fence, run, move, self._give_back())
         self.runtime.publish(done.wakeups)
+        self._attempt_finished(run, exception)
         ended = done.ended or status
         self.ended(ended, error, exception)
         return ended
@@ -135,6 +188,7 @@ class Recorder:
             self.conn, self.claim.fence, reason, wake_at, self._give_back()
         )
         self.runtime.publish(suspended.wakeups)
+        self.suspended(reason)
         if suspended.cancel_requested:
             return self.end(
                 ExecutionStatus.CANCELLED, cancellation_record(None), holding_claim=False

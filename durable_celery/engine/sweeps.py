@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import DBAPIError
 
+from durable_celery import signals
 from durable_celery.engine import schedules
 from durable_celery.errors import DatabaseUnavailable, SchemaNotReady
 from durable_celery.runtime import Runtime
@@ -70,11 +71,20 @@ def _guarded(what: str, sweep: Callable[[], int]) -> int:
     return done
 
 
+def _reported(sweep: str, run: Callable[[], int]) -> int:
+    began = time.perf_counter()
+    count = run()
+    signals.sweep_finished.send(
+        sender=sweep, sweep=sweep, duration=time.perf_counter() - began, count=count
+    )
+    return count
+
+
 def poll_once(runtime: Runtime) -> int:
     """End executions past their deadline, make due timers runnable and (re)send their
     wake-ups, delete published events past their retention, fire due schedules; returns
     how many wake-ups it sent."""
-    return _guarded("durable-celery poll", lambda: _poll(runtime))
+    return _reported("poll", lambda: _guarded("durable-celery poll", lambda: _poll(runtime)))
 
 
 # Share of the poll interval a poll may spend taking batches: a backlog (100,000 timers
@@ -231,7 +241,9 @@ def _warn_unclaimed(unclaimed: list[sweeps.Dispatched]) -> None:
 def recover_once(runtime: Runtime) -> int:
     """Take back executions and items whose worker stopped heartbeating; returns how many
     were given back and woken."""
-    return _guarded("durable-celery recovery", lambda: _recover(runtime))
+    return _reported(
+        "recovery", lambda: _guarded("durable-celery recovery", lambda: _recover(runtime))
+    )
 
 
 def _recover(runtime: Runtime) -> int:

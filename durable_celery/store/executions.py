@@ -61,6 +61,10 @@ class ClaimedExecution:
     first_claim: bool = False
     # The version of the workflow class it started with: the one it runs on.
     version: int = 1
+    # The starting caller's trace context (NULL without tracing), and the seconds from the
+    # row becoming due to this claim: both for the observability signals.
+    trace_context: str | None = None
+    wake_lag: float = 0.0
 
     @property
     def id(self) -> str:
@@ -104,6 +108,8 @@ def claim(conn: Connection, execution_id: str, worker: str) -> ClaimedExecution 
         scheduled_at=row.scheduled_at,
         first_claim=bool(row.first_claim),
         version=row.workflow_version,
+        trace_context=row.trace_context,
+        wake_lag=max(0.0, float(row.wake_lag)),
     )
 
 

@@ -71,6 +71,8 @@ workflow_executions = Table(
     Column("workflow", Text, nullable=False),
     # The workflow class's `version` it started with: it runs on that class to the end.
     Column("workflow_version", Integer, nullable=False, server_default=text("1")),
+    # The starting caller's W3C trace context (JSON text); NULL without tracing (0011).
+    Column("trace_context", Text),
     Column("status", Text, nullable=False),
     Column("queue", Text, nullable=False),
     Column("priority", Integer, nullable=False, server_default=text("0")),

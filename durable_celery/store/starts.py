@@ -80,6 +80,8 @@ class NewExecution:
     # Workflow-level Concurrency: the key (computed here, at start) and its limit.
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    # The starting caller's trace context (signals.trace_context()): its runs join its trace.
+    trace_context: str | None = None
 
     @classmethod
     def of(
@@ -100,6 +102,7 @@ class NewExecution:
         debounce_key: str | None = None,
         debounce_max: Duration | None = None,
         max_queue_name_length: int = MAX_QUEUE_NAME_LENGTH,
+        trace_context: str | None = None,
     ) -> NewExecution:
         """Check every option (InvalidPayload / InvalidOption) before anything is written.
         `queue`: the one its wake-ups go to, as the runtime resolved it."""
@@ -148,6 +151,7 @@ class NewExecution:
             dispatch_now=run_at <= datetime.now(UTC) if run_at is not None else delay_seconds == 0,
             debounce_key=None if debounced is None else debounced.key,
             debounce_max_seconds=None if debounced is None else debounced.max_seconds,
+            trace_context=trace_context,
         )
 
 
@@ -275,6 +279,7 @@ def _start_params(new: NewExecution, codec: Codec) -> dict[str, Any]:
         "debounce_max_seconds": new.debounce_max_seconds,
         "concurrency_key": new.concurrency_key,
         "concurrency_limit": new.concurrency_limit,
+        "trace_context": new.trace_context,
     }
 
 

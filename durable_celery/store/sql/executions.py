@@ -19,7 +19,7 @@ START = text(
     INSERT INTO workflow_executions
         (id, workflow, workflow_version, status, queue, priority, input, current_step,
          run_at, dispatched_at, deadline_at, idempotency_key, parent_id, wake_parent,
-         schedule_key, scheduled_at, concurrency_key, concurrency_limit)
+         schedule_key, scheduled_at, concurrency_key, concurrency_limit, trace_context)
     VALUES
         (:id, :workflow, :workflow_version, 'pending', :queue, :priority,
          CAST(:input AS jsonb), :first_step,
@@ -28,7 +28,7 @@ START = text(
          coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
              + make_interval(secs => :timeout_seconds),
          :idempotency_key, :parent_id, :wake_parent, :schedule_key, :scheduled_at,
-         :concurrency_key, :concurrency_limit)
+         :concurrency_key, :concurrency_limit, :trace_context)
     ON CONFLICT (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
     """
@@ -44,14 +44,15 @@ START_DEBOUNCED = text(
     INSERT INTO workflow_executions
         (id, workflow, workflow_version, status, queue, priority, input, current_step,
          run_at, deadline_at, parent_id, wake_parent, debounce_key, concurrency_key,
-         concurrency_limit)
+         concurrency_limit, trace_context)
     VALUES
         (:id, :workflow, :workflow_version, 'pending', :queue, :priority,
          CAST(:input AS jsonb), :first_step,
          now() + make_interval(secs => :delay_seconds),
          now() + make_interval(secs => :delay_seconds)
              + make_interval(secs => :timeout_seconds),
-         :parent_id, :wake_parent, :debounce_key, :concurrency_key, :concurrency_limit)
+         :parent_id, :wake_parent, :debounce_key, :concurrency_key, :concurrency_limit,
+         :trace_context)
     ON CONFLICT (workflow, debounce_key)
         WHERE debounce_key IS NOT NULL AND status = 'pending' AND started_at IS NULL
     DO UPDATE SET
@@ -94,14 +95,14 @@ START_MANY = text(
     INSERT INTO workflow_executions
         (id, workflow, workflow_version, status, queue, priority, input, current_step,
          run_at, dispatched_at, deadline_at, idempotency_key, concurrency_key,
-         concurrency_limit)
+         concurrency_limit, trace_context)
     SELECT new.id, :workflow, :workflow_version, 'pending', :queue, :priority,
            CAST(new.input AS jsonb), :first_step,
            coalesce(:run_at, now() + make_interval(secs => :delay_seconds)),
            CASE WHEN :dispatch_now THEN now() END,
            coalesce(:run_at, now() + make_interval(secs => :delay_seconds))
                + make_interval(secs => :timeout_seconds),
-           new.key, new.concurrency_key, :concurrency_limit
+           new.key, new.concurrency_key, :concurrency_limit, :trace_context
     FROM unnest(CAST(:ids AS uuid[]), CAST(:inputs AS text[]), CAST(:keys AS text[]),
                 CAST(:concurrency_keys AS text[]))
         WITH ORDINALITY AS new(id, input, key, concurrency_key, position)

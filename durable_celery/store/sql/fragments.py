@@ -51,9 +51,11 @@ CLAIM_SET = """status = 'running',
 CLAIMED_COLUMNS = """e.id, e.workflow, e.workflow_version, e.input, e.context, e.current_step,
               e.step_attempt, e.step_runs, e.lock_token, e.queue, e.deadline_at, e.suspended_on,
               e.fanout_seq, e.fanout_failed, e.compensations, e.error,
-              e.cancel_requested_at, e.schedule_key, e.scheduled_at,
+              e.cancel_requested_at, e.schedule_key, e.scheduled_at, e.trace_context,
               -- The claim that set started_at: the first ever (now() is this statement's).
-              e.started_at = now() AS first_claim"""
+              e.started_at = now() AS first_claim,
+              -- How long it waited from due to claimed (run_at is left as it was).
+              extract(epoch FROM now() - e.run_at)::float8 AS wake_lag"""
 
 # The CTE that hands the slot a limited execution (`fenced`, which must return
 # `concurrency_key`) gives back to the next execution queued for its key, in order
