@@ -12,6 +12,7 @@ from durable_celery.client.query import (
     get_execution,
     list_executions,
     overview,
+    throughput,
 )
 from durable_celery.client.signals import (
     list_pending_events,
@@ -54,5 +55,6 @@ __all__ = [
     "start_execution",
     "start_many",
     "start_task",
+    "throughput",
     "workflow_versions",
 ]

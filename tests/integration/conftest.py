@@ -53,6 +53,7 @@ os.environ.update(
                 "flows_async",
                 "flows_toolkit",
                 "flows_toolkit_parts",
+                "flows_dashboard",
             )
         )
         + ",workflows.examples",
