@@ -4,7 +4,7 @@ under the prefix the app is mounted at."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +16,8 @@ from durable_celery.runtime import Runtime
 
 
 def when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+    """Times in UTC, as the footer says: a dashboard's viewers sit in many zones."""
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def duration(ms: float | None) -> str:

@@ -38,9 +38,7 @@ def parked(runtime) -> Iterator[tuple[str, list[str], list[str]]]:  # type: igno
     first, with their idempotency keys; cancelled afterwards."""
     queue = f"dash-{uuid.uuid4().hex[:8]}"
     keys = [f"order-{uuid.uuid4().hex[:10]}" for _ in range(3)]
-    ids = [
-        dc.start(DashAwaitsEvent.name, {}, queue=queue, idempotency_key=key).id for key in keys
-    ]
+    ids = [dc.start(DashAwaitsEvent.name, {}, queue=queue, idempotency_key=key).id for key in keys]
     yield queue, ids, keys
     for execution_id in ids:
         if not dc.get_execution(execution_id, include_steps=False).finished:
@@ -198,7 +196,9 @@ def test_schedules_pause_resume_trigger(runtime):  # type: ignore[no-untyped-def
         web.post(f"/schedules/{key}/resume", data={"csrf": csrf})
         assert dc.get_schedule(key).status == "active"
         fired = web.post(f"/schedules/{key}/trigger", data={"csrf": csrf}).text
-        found = re.search(rf"schedule &#39;{key}&#39; triggered: execution ([0-9a-f-]{{36}})", fired)
+        found = re.search(
+            rf"schedule &#39;{key}&#39; triggered: execution ([0-9a-f-]{{36}})", fired
+        )
         assert found, fired
         started = dc.get_execution(found.group(1), include_steps=False)
         assert started.schedule_key == key
