@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -48,6 +49,15 @@ def same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def route_path(scope: Any) -> str:
+    """The path within the dashboard: ASGI servers and mounts give the full path with the
+    prefix in root_path (as Starlette's own routing reads it)."""
+    path, root = str(scope["path"]), str(scope.get("root_path") or "")
+    if root and path.startswith(root) and path[len(root) :][:1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path or "/"
+
+
 def cookie_path(request: Request) -> str:
     # Mounted under a prefix, the cookies belong to that prefix alone.
     return str(request.scope.get("root_path") or "") or "/"
@@ -72,7 +82,7 @@ class Guard:
 
     async def __call__(self, request: Request, call_next: Endpoint) -> Response:
         request.state.csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-        path = request.scope["path"][len(request.scope.get("root_path") or "") :] or "/"
+        path = route_path(request.scope)
         given = request.query_params.get("token")
         if self.token is not None and given is not None:
             if not same(given, self.token):

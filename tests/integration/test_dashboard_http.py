@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 import durable_celery as dc
+from durable_celery.client import throughput
 from durable_celery.dashboard import create_app
 from durable_celery.testing import wait_until
 from tests.integration.conftest import ROOT
@@ -165,6 +167,21 @@ def test_mounted_under_a_prefix(runtime, parked):  # type: ignore[no-untyped-def
     assert done.headers["location"].startswith(f"/durable/executions/{ids[1]}?")
     assert dc.get_execution(ids[1], include_steps=False).status == "cancelled"
 
+    # As README's Django asgi.py does it: the full path, the prefix in root_path.
+    dashboard = create_app(runtime, token="s3cret")
+
+    async def asgi(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http" and scope["path"].startswith("/durable/"):
+            return await dashboard({**scope, "root_path": "/durable"}, receive, send)
+        raise AssertionError(f"not the dashboard's: {scope['path']}")
+
+    plain = TestClient(asgi)
+    entered = plain.get("/durable/executions/?token=s3cret", follow_redirects=False)
+    assert entered.headers["location"] == "/durable/executions/"
+    redirected = plain.get("/durable/inputs", follow_redirects=False)
+    assert redirected.status_code == 200
+    assert plain.get(f"/durable/executions/{ids[2]}").status_code == 200
+
 
 def test_send_event_and_overview(runtime, worker):  # type: ignore[no-untyped-def]
     web = TestClient(create_app(runtime))
@@ -178,6 +195,8 @@ def test_send_event_and_overview(runtime, worker):  # type: ignore[no-untyped-de
     )
     assert "event &#39;go&#39; sent" in sent.text
     assert handle.result(timeout=20) == {"ok": 1}
+    finished = {row.workflow: row for row in throughput(timedelta(hours=1))}
+    assert finished[DashAwaitsEvent.name].completed >= 1
     overview = web.get("/overview").text
     assert DashAwaitsEvent.name in overview and "Oldest pending wake-up" in overview
 
