@@ -17,7 +17,7 @@ from durable_celery.dashboard.actions import Actions, _local
 from durable_celery.dashboard.pages import Pages
 from durable_celery.dashboard.render import Dashboard
 from durable_celery.dashboard.security import Guard, csrf_ok, same
-from durable_celery.errors import InvalidOption
+from durable_celery.errors import DatabaseUnavailable, DurableError, InvalidOption
 from durable_celery.runtime import Runtime
 
 
@@ -75,7 +75,19 @@ def create_app(
         Route("/login", login, methods=["GET", "POST"]),
         Route("/static/dashboard.css", stylesheet),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        # A page whose read failed says why (the database is down, ...) instead of a 500.
+        status = 503 if isinstance(exc, DatabaseUnavailable) else 400
+        return dashboard.render(
+            request, "missing.html", status_code=status, title="Error", message=str(exc)
+        )
+
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)],
+        exception_handlers={DurableError: failed},
+    )
 
 
 async def stylesheet(request: Request) -> Response:

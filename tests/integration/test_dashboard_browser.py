@@ -126,6 +126,27 @@ def test_cancel_and_retry_through_the_buttons(server, browser, worker):  # type:
     assert shows(browser, f"{server.url}/executions/{fails.id}", "completed")
 
 
+def test_live_refresh(server, browser, worker):  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    handle = dc.start(DashAwaitsEvent.name, {})
+    assert wait_until(lambda: dc.get_execution(handle.id).status == "waiting", 20)
+    browser.get(f"{server.url}/executions/{handle.id}")
+    browser.execute_script("localStorage.setItem('durable-live', 'on')")
+    browser.get(f"{server.url}/executions/{handle.id}")
+    assert browser.find_element(By.ID, "live").is_selected()
+    marker = browser.execute_script("return window.performance.timeOrigin")
+    dc.send_event(handle.id, "go", "now")
+    handle.result(timeout=20)
+
+    # The page updates itself: no reload (the same document), the status and the actions.
+    assert wait_until(
+        lambda: "completed" in browser.find_element(By.ID, "status").text, 15, interval=0.3
+    )
+    assert browser.execute_script("return window.performance.timeOrigin") == marker
+    assert not browser.find_elements(By.ID, "cancel")
+
+
 @pytest.mark.skipif(
     os.environ.get("DURABLE_SCREENSHOTS") != "1",
     reason="writes docs/dashboard-*.png: run with DURABLE_SCREENSHOTS=1",
