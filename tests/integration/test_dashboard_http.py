@@ -10,22 +10,40 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.testclient import TestClient
 
 import durable_celery as dc
 from durable_celery.client import throughput
-from durable_celery.dashboard import create_app
+from durable_celery.dashboard import Server, create_app
 from durable_celery.testing import wait_until
 from tests.integration.conftest import ROOT
 from tests.integration.flows_dashboard import DashAwaitsEvent
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+Serve = Callable[[object], httpx.Client]
+
+
+@pytest.fixture()
+def serve() -> Iterator[Serve]:
+    """serve(app): the app on a loopback port of its own (uvicorn in a thread), and an
+    HTTP client of it that keeps cookies and follows redirects, as a browser does."""
+    with ExitStack() as stack:
+
+        def start(app: object) -> httpx.Client:
+            server = stack.enter_context(Server(app))
+            client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=30)
+            return stack.enter_context(client)
+
+        yield start
 
 
 def csrf_of(page: str) -> str:
@@ -47,9 +65,9 @@ def parked(runtime) -> Iterator[tuple[str, list[str], list[str]]]:  # type: igno
             dc.cancel(execution_id)
 
 
-def test_lists_filters_searches_and_pages(runtime, parked):  # type: ignore[no-untyped-def]
+def test_lists_filters_searches_and_pages(serve, runtime, parked):  # type: ignore[no-untyped-def]
     queue, ids, keys = parked
-    web = TestClient(create_app(runtime, page_size=2))
+    web = serve(create_app(runtime, page_size=2))
 
     page = web.get("/", params={"queue": queue})
     assert page.status_code == 200
@@ -81,9 +99,9 @@ def test_lists_filters_searches_and_pages(runtime, parked):  # type: ignore[no-u
     assert bad.status_code == 200 and "since must be a duration ago" in bad.text
 
 
-def test_execution_page_and_cancel_needs_csrf(runtime, parked):  # type: ignore[no-untyped-def]
+def test_execution_page_and_cancel_needs_csrf(serve, runtime, parked):  # type: ignore[no-untyped-def]
     _, ids, _ = parked
-    web = TestClient(create_app(runtime))
+    web = serve(create_app(runtime))
     page = web.get(f"/executions/{ids[0]}")
     assert page.status_code == 200
     assert DashAwaitsEvent.name in page.text and 'id="cancel"' in page.text
@@ -111,9 +129,9 @@ def test_execution_page_and_cancel_needs_csrf(runtime, parked):  # type: ignore[
     assert again.status_code == 200 and "cannot retry" in again.text.lower()
 
 
-def test_read_only_hides_and_refuses_actions(runtime, parked):  # type: ignore[no-untyped-def]
+def test_read_only_hides_and_refuses_actions(serve, runtime, parked):  # type: ignore[no-untyped-def]
     _, ids, _ = parked
-    web = TestClient(create_app(runtime, read_only=True))
+    web = serve(create_app(runtime, read_only=True))
     page = web.get(f"/executions/{ids[0]}")
     assert "read-only" in page.text and 'id="cancel"' not in page.text
     csrf = web.cookies["durable_dashboard_csrf"]
@@ -122,9 +140,9 @@ def test_read_only_hides_and_refuses_actions(runtime, parked):  # type: ignore[n
     assert dc.get_execution(ids[0], include_steps=False).status == "pending"
 
 
-def test_token_by_query_login_form_or_bearer(runtime):  # type: ignore[no-untyped-def]
+def test_token_by_query_login_form_or_bearer(serve, runtime):  # type: ignore[no-untyped-def]
     app = create_app(runtime, token="s3cret")
-    web = TestClient(app)
+    web = serve(app)
     first = web.get("/inputs", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"].startswith("/login")
     assert web.get("/?token=wrong", follow_redirects=False).status_code == 401
@@ -134,7 +152,7 @@ def test_token_by_query_login_form_or_bearer(runtime):  # type: ignore[no-untype
     assert entered.status_code == 303 and entered.headers["location"] == "/inputs"
     assert web.get("/inputs").status_code == 200
 
-    other = TestClient(app)
+    other = serve(app)
     assert other.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     login = other.get("/login").text
     wrong = other.post("/login", data={"token": "nope", "csrf": csrf_of(login), "next": "/"})
@@ -148,10 +166,10 @@ def test_token_by_query_login_form_or_bearer(runtime):  # type: ignore[no-untype
     assert other.get("/overview").status_code == 200
 
 
-def test_mounted_under_a_prefix(runtime, parked):  # type: ignore[no-untyped-def]
+def test_mounted_under_a_prefix(serve, runtime, parked):  # type: ignore[no-untyped-def]
     queue, ids, _ = parked
     outer = Starlette(routes=[Mount("/durable", app=create_app(runtime))])
-    web = TestClient(outer)
+    web = serve(outer)
     page = web.get("/durable/", params={"queue": queue}).text
     assert f'href="/durable/executions/{ids[0]}"' in page
     assert 'href="/durable/static/dashboard.css"' in page
@@ -175,7 +193,7 @@ def test_mounted_under_a_prefix(runtime, parked):  # type: ignore[no-untyped-def
             return await dashboard({**scope, "root_path": "/durable"}, receive, send)
         raise AssertionError(f"not the dashboard's: {scope['path']}")
 
-    plain = TestClient(asgi)
+    plain = serve(asgi)
     entered = plain.get("/durable/executions/?token=s3cret", follow_redirects=False)
     assert entered.headers["location"] == "/durable/executions/"
     redirected = plain.get("/durable/inputs", follow_redirects=False)
@@ -183,8 +201,8 @@ def test_mounted_under_a_prefix(runtime, parked):  # type: ignore[no-untyped-def
     assert plain.get(f"/durable/executions/{ids[2]}").status_code == 200
 
 
-def test_send_event_and_overview(runtime, worker):  # type: ignore[no-untyped-def]
-    web = TestClient(create_app(runtime))
+def test_send_event_and_overview(serve, runtime, worker):  # type: ignore[no-untyped-def]
+    web = serve(create_app(runtime))
     handle = dc.start(DashAwaitsEvent.name, {})
     assert wait_until(lambda: dc.get_execution(handle.id).status == "waiting", 20)
     page = web.get(f"/executions/{handle.id}").text
@@ -201,12 +219,12 @@ def test_send_event_and_overview(runtime, worker):  # type: ignore[no-untyped-de
     assert DashAwaitsEvent.name in overview and "Oldest pending wake-up" in overview
 
 
-def test_schedules_pause_resume_trigger(runtime):  # type: ignore[no-untyped-def]
+def test_schedules_pause_resume_trigger(serve, runtime):  # type: ignore[no-untyped-def]
     key = f"dash-{uuid.uuid4().hex[:8]}"
     queue = f"dash-{uuid.uuid4().hex[:8]}"
     dc.schedule(key, DashAwaitsEvent.name, "0 3 * * *", queue=queue)
     try:
-        web = TestClient(create_app(runtime))
+        web = serve(create_app(runtime))
         page = web.get("/schedules").text
         assert key in page and f"/schedules/{key}/pause" in page
         csrf = csrf_of(page)
@@ -226,8 +244,8 @@ def test_schedules_pause_resume_trigger(runtime):  # type: ignore[no-untyped-def
         dc.delete_schedule(key)
 
 
-def test_metrics(runtime):  # type: ignore[no-untyped-def]
-    answer = TestClient(create_app(runtime)).get("/metrics")
+def test_metrics(serve, runtime):  # type: ignore[no-untyped-def]
+    answer = serve(create_app(runtime)).get("/metrics")
     assert answer.status_code == 200 and "# HELP" in answer.text
 
 
