@@ -1,9 +1,10 @@
 """Who may use the dashboard, and proof that a POST came from its own pages.
 
-The token (when one is set) is given once, as `?token=` or through the login form, and is
-kept in an HttpOnly cookie; scripts (a Prometheus scraper) may send it as a Bearer header
-instead. CSRF is a double submit: a random per-browser token in a cookie that each form
-repeats in a hidden field, compared in constant time. Neither needs server-side sessions.
+The token (when one is set) is given once, as `?token=` or through the login form, and a
+digest of it is kept in an HttpOnly cookie; scripts (a Prometheus scraper) may send it as
+a Bearer header instead. CSRF is a double submit: a random per-browser token in a cookie
+that each form repeats in a hidden field, compared in constant time. Neither needs
+server-side sessions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -78,7 +80,14 @@ class Guard:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer ") and same(header[7:].strip(), self.token):
             return True
-        return same(request.cookies.get(TOKEN_COOKIE), self.token)
+        return same(request.cookies.get(TOKEN_COOKIE), self.session)
+
+    @property
+    def session(self) -> str:
+        # The cookie holds a digest of the token, not the token: a leaked cookie does not
+        # give away what to type into --token elsewhere.
+        assert self.token is not None
+        return hmac.new(self.token.encode(), b"durable-dashboard-session", "sha256").hexdigest()
 
     async def __call__(self, request: Request, call_next: Endpoint) -> Response:
         request.state.csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
@@ -102,7 +111,8 @@ class Guard:
             response = await call_next(request)
         elif request.method == "GET":
             login = str(request.scope.get("root_path") or "") + "/login"
-            response = RedirectResponse(f"{login}?next={path}", status_code=303)
+            back = path + (f"?{request.url.query}" if request.url.query else "")
+            response = RedirectResponse(f"{login}?{urlencode({'next': back})}", status_code=303)
         else:
             response = Response("the dashboard's token is needed", status_code=401)
         if CSRF_COOKIE not in request.cookies:
@@ -116,9 +126,8 @@ class Guard:
         return response
 
     def remember(self, request: Request, response: Response) -> None:
-        assert self.token is not None
         response.set_cookie(
-            TOKEN_COOKIE, self.token, path=cookie_path(request), httponly=True, samesite="strict"
+            TOKEN_COOKIE, self.session, path=cookie_path(request), httponly=True, samesite="strict"
         )
 
 

@@ -143,14 +143,16 @@ def test_read_only_hides_and_refuses_actions(serve, runtime, parked):  # type: i
 def test_token_by_query_login_form_or_bearer(serve, runtime):  # type: ignore[no-untyped-def]
     app = create_app(runtime, token="s3cret")
     web = serve(app)
-    first = web.get("/inputs", follow_redirects=False)
-    assert first.status_code == 303 and first.headers["location"].startswith("/login")
+    first = web.get("/inputs?workflow=w", follow_redirects=False)
+    assert first.status_code == 303
+    assert first.headers["location"] == "/login?next=%2Finputs%3Fworkflow%3Dw"
     assert web.get("/?token=wrong", follow_redirects=False).status_code == 401
     assert web.post("/executions/x/cancel", data={}).status_code == 401
 
     entered = web.get("/inputs?token=s3cret", follow_redirects=False)
     assert entered.status_code == 303 and entered.headers["location"] == "/inputs"
     assert web.get("/inputs").status_code == 200
+    assert "s3cret" not in str(web.cookies.get("durable_dashboard_token"))
 
     other = serve(app)
     assert other.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
