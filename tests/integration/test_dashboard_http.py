@@ -24,7 +24,7 @@ from durable_celery.client import throughput
 from durable_celery.dashboard import Server, create_app
 from durable_celery.testing import wait_until
 from tests.integration.conftest import ROOT
-from tests.integration.flows_dashboard import DashAwaitsEvent
+from tests.integration.flows_dashboard import DashAwaitsEvent, DashReview
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -219,6 +219,26 @@ def test_send_event_and_overview(serve, runtime, worker):  # type: ignore[no-unt
     assert finished[DashAwaitsEvent.name].completed >= 1
     overview = web.get("/overview").text
     assert DashAwaitsEvent.name in overview and "Oldest pending wake-up" in overview
+
+
+def test_answer_an_input_through_its_form(serve, runtime, worker):  # type: ignore[no-untyped-def]
+    web = serve(create_app(runtime))
+    handle = dc.start(DashReview.name, {})
+    assert wait_until(lambda: dc.list_pending_inputs(execution_id=handle.id), 20)
+    page = web.get("/inputs").text
+    assert "Approve the refund?" in page and f"/inputs/{handle.id}/details" in page
+    form = {"csrf": csrf_of(page), "f.amount": "many", "f.note": "n"}
+
+    # A value the field's type refuses is reported; the input stays open.
+    refused = web.post(f"/inputs/{handle.id}/details", data=form)
+    assert "field &#39;amount&#39; takes a whole number" in refused.text
+    assert dc.list_pending_inputs(execution_id=handle.id)
+
+    answered = web.post(f"/inputs/{handle.id}/details", data={**form, "f.amount": "7"})
+    assert "input &#39;details&#39; answered" in answered.text
+    assert handle.result(timeout=20) == {"amount": 7, "note": "n", "rush": False}
+    again = web.post(f"/inputs/{handle.id}/details", data={**form, "f.amount": "8"})
+    assert "cannot provide input &#39;details&#39; to execution" in again.text
 
 
 def test_schedules_pause_resume_trigger(serve, runtime):  # type: ignore[no-untyped-def]
