@@ -194,6 +194,13 @@ def database_url_configured(
     return _lookup("database_url", {}, conf or {}, environ) is not None
 
 
+def dashboard_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The dashboard's token from DURABLE_DASHBOARD_TOKEN, if set: a process setting of
+    the dashboard alone, not of the app's runtime."""
+    environ = os.environ if environ is None else environ
+    return environ.get("DURABLE_DASHBOARD_TOKEN") or None
+
+
 def _lookup(
     name: str, overrides: Mapping[str, Any], conf: Mapping[str, Any], environ: Mapping[str, str]
 ) -> Any:

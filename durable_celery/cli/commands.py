@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from durable_celery.cli import bulk, operations, schedules, signals, versions
+from durable_celery.cli import bulk, operations, schedules, signals, versions, web
 from durable_celery.cli.arguments import (
     add_status_option,
     parse_moment,
@@ -217,5 +217,10 @@ COMMANDS: dict[str, tuple[str, Arguments, Handler]] = {
         "schedules: list (with next fire times), pause, resume, trigger, delete, sync",
         schedules.schedules_arguments,
         schedules.schedules_command,
+    ),
+    "dashboard": (
+        "serve the web dashboard (127.0.0.1:8787; --token to bind elsewhere)",
+        web.dashboard_arguments,
+        web.dashboard_command,
     ),
 }

@@ -12,6 +12,7 @@ from durable_celery.client.query import (
     get_execution,
     list_executions,
     overview,
+    throughput,
 )
 from durable_celery.client.retention import RetentionRun, apply_retention
 from durable_celery.client.signals import (
@@ -57,5 +58,6 @@ __all__ = [
     "start_execution",
     "start_many",
     "start_task",
+    "throughput",
     "workflow_versions",
 ]

@@ -7,7 +7,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable_celery.checks import check_text
@@ -17,7 +17,7 @@ from durable_celery.runtime import Runtime, current_runtime
 from durable_celery.states import ExecutionStatus
 from durable_celery.store import queries
 from durable_celery.store.connections import reading
-from durable_celery.store.queries import ExecutionFilter, QueueLoad, WorkflowLoad
+from durable_celery.store.queries import ExecutionFilter, QueueLoad, Throughput, WorkflowLoad
 from durable_celery.store.records import Execution
 from durable_celery.time import require_aware
 
@@ -50,14 +50,16 @@ def list_executions(
     top_level_only: bool = False,
     id_prefix: str | None = None,
     version: int | None = None,
+    search: str | None = None,
     runtime: Runtime | None = None,
 ) -> list[Execution]:
     """Executions, newest first, filtered by workflow name, status or statuses (as
     reported, so 'compensating' too), queue, creation time (since <= created_at < until,
-    aware datetimes), parent, top-level only, a prefix of the id, and the workflow
-    version they started with (and run on)."""
+    aware datetimes), parent, top-level only, a prefix of the id, the workflow
+    version they started with (and run on), and `search`: an idempotency key, or the
+    start of an id."""
     where = _filter(workflow, status, queue, since, until, parent_id, top_level_only, id_prefix)
-    where = _with_version(where, version)
+    where = _with_search(_with_version(where, version), search)
     for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidOption(f"{name} must be an int >= {low}, got {value!r}")
@@ -76,12 +78,13 @@ def count_executions(
     parent_id: str | uuid.UUID | None = None,
     top_level_only: bool = False,
     version: int | None = None,
+    search: str | None = None,
     runtime: Runtime | None = None,
 ) -> dict[ExecutionStatus, int]:
     """How many executions match, by reported status; statuses with none are left out.
     The filters are those of list_executions."""
     where = _filter(workflow, status, queue, since, until, parent_id, top_level_only, None)
-    where = _with_version(where, version)
+    where = _with_search(_with_version(where, version), search)
     runtime = runtime or current_runtime()
     with reading(runtime.database) as conn:
         return queries.count_by_status(conn, where)
@@ -108,6 +111,18 @@ def overview(*, runtime: Runtime | None = None) -> Overview:
     runtime = runtime or current_runtime()
     with reading(runtime.database) as conn:
         return Overview(tuple(queries.queue_load(conn)), tuple(queries.workflow_load(conn)))
+
+
+def throughput(
+    window: timedelta = timedelta(hours=1), *, runtime: Runtime | None = None
+) -> list[Throughput]:
+    """Executions that finished within the last `window`, per workflow, by ending
+    (completed, failed (with timed out and the saga endings), cancelled)."""
+    if not isinstance(window, timedelta) or window <= timedelta(0):
+        raise InvalidOption(f"window must be a positive timedelta, got {window!r}")
+    runtime = runtime or current_runtime()
+    with reading(runtime.database) as conn:
+        return queries.throughput(conn, datetime.now(UTC) - window)
 
 
 def parse_statuses(status: Statuses) -> frozenset[ExecutionStatus]:
@@ -166,6 +181,16 @@ def _with_version(where: ExecutionFilter, version: int | None) -> ExecutionFilte
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InvalidOption(f"version must be an int >= 1, got {version!r}")
     return replace(where, version=version)
+
+
+def _with_search(where: ExecutionFilter, search: str | None) -> ExecutionFilter:
+    if search is None:
+        return where
+    check_text(search, "search")
+    # Text that could start an id is tried as both; anything else only as a key.
+    prefix = search.replace("-", "")
+    as_id = _id_prefix(search) if _ID_PREFIX.fullmatch(search) and 0 < len(prefix) <= 32 else None
+    return replace(where, search=search, search_prefix=as_id)
 
 
 def _id_prefix(prefix: str) -> str:

@@ -85,6 +85,10 @@ class ExecutionFilter:
     parent_id: str | None = None
     top_level_only: bool = False
     id_prefix: str | None = None
+    # A text search: executions whose idempotency key is this text, or (when
+    # `search_prefix` is set, the text read as an id prefix) whose id starts with it.
+    search: str | None = None
+    search_prefix: str | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -107,9 +111,18 @@ class ExecutionFilter:
         if self.id_prefix is not None:
             # A range of the primary key rather than a LIKE on its text: uuid order is the
             # order of its hex digits, so the index answers it.
-            low, high = (_uuid_text(self.id_prefix.ljust(32, pad)) for pad in "0f")
-            where.append(_e.id.between(low, high))
+            where.append(_id_range(self.id_prefix))
+        if self.search is not None:
+            either = [_e.idempotency_key == self.search]
+            if self.search_prefix is not None:
+                either.append(_id_range(self.search_prefix))
+            where.append(or_(*either))
         return where
+
+
+def _id_range(prefix: str) -> ColumnElement[bool]:
+    low, high = (_uuid_text(prefix.ljust(32, pad)) for pad in "0f")
+    return _e.id.between(low, high)
 
 
 def _uuid_text(hex32: str) -> str:
@@ -273,6 +286,23 @@ def workflow_load(conn: Connection) -> list[WorkflowLoad]:
     return [
         WorkflowLoad(row.workflow, row.pending, row.running, row.waiting)
         for row in conn.execute(sql.WORKFLOW_LOAD)
+    ]
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Executions of one workflow that finished in a window, by how they ended."""
+
+    workflow: str
+    completed: int
+    failed: int  # failed, timed out, compensated or compensation failed
+    cancelled: int
+
+
+def throughput(conn: Connection, since: datetime) -> list[Throughput]:
+    return [
+        Throughput(row.workflow, row.completed, row.failed, row.cancelled)
+        for row in conn.execute(sql.THROUGHPUT, {"since": since})
     ]
 
 

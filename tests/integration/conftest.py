@@ -54,6 +54,7 @@ os.environ.update(
                 "flows_toolkit",
                 "flows_toolkit_parts",
                 "flows_observe",
+                "flows_dashboard",
             )
         )
         + ",workflows.examples",

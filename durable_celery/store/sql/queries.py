@@ -73,3 +73,19 @@ VERSION_LOAD = text(
 """WORKFLOW_LOAD per version too (of one workflow, or of all with :workflow NULL): what
 tells whether an old version still has executions to run. Reads committed rows; no
 locks."""
+
+THROUGHPUT = text(
+    """
+    SELECT workflow,
+           count(*) FILTER (WHERE status = 'completed') AS completed,
+           count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'compensated',
+                                             'compensation_failed')) AS failed,
+           count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+    FROM workflow_executions
+    WHERE completed_at >= :since
+    GROUP BY workflow
+    ORDER BY workflow
+    """
+)
+"""Finished executions per workflow since :since, by ending (the partial index on
+completed_at bounds it to the window). Reads committed rows; no locks."""
