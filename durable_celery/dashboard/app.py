@@ -4,6 +4,7 @@ dashboard`) or to mount in a web app of one's own."""
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -105,3 +106,20 @@ async def metrics(request: Request) -> Response:
     except ImportError:
         return Response("prometheus_client is not installed", status_code=404)
     return Response(body, media_type=content_type)
+
+
+def create_wsgi_app(
+    runtime: Runtime | None = None,
+    *,
+    token: str | None = None,
+    read_only: bool = False,
+    page_size: int = 50,
+) -> Any:
+    """The dashboard as a WSGI app, for Flask or Django under WSGI: mount it under a prefix
+    (werkzeug's DispatcherMiddleware, a URL route); the prefix comes from SCRIPT_NAME.
+    Same options as `create_app`; the `dashboard` extra brings the adapter (a2wsgi)."""
+    from a2wsgi import ASGIMiddleware
+
+    return ASGIMiddleware(
+        create_app(runtime, token=token, read_only=read_only, page_size=page_size)  # type: ignore[arg-type]
+    )

@@ -97,10 +97,12 @@ class Guard:
             if not same(given, self.token):
                 return Response("invalid token", status_code=401)
             # Keep it in a cookie and drop it from the address bar (and the history).
-            query = "&".join(
-                f"{key}={value}"
-                for key, value in request.query_params.multi_items()
-                if key != "token"
+            query = urlencode(
+                [
+                    (key, value)
+                    for key, value in request.query_params.multi_items()
+                    if key != "token"
+                ]
             )
             target = str(request.scope.get("root_path") or "") + path
             response: Response = RedirectResponse(

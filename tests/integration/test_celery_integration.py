@@ -109,7 +109,7 @@ def test_celery_finds_the_bundled_app_with_dash_a():
     ).stdout
     assert listing.strip() == (
         "durable_celery ['durable_celery.poll', 'durable_celery.recover', "
-        "'durable_celery.run_item', 'durable_celery.wake']"
+        "'durable_celery.retention', 'durable_celery.run_item', 'durable_celery.wake']"
     )
 
 

@@ -71,6 +71,21 @@ def open_page(browser: Any, url: str) -> None:
     browser.get(url)
 
 
+def shown(browser: Any, by: str, value: str, text: str, timeout: float = 10) -> bool:
+    """Whether `text` appears in the element, polled: a click submits a form and returns
+    before the next page replaces this one, so an element found at once may be the old
+    page's (stale a moment later)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    def seen() -> bool:
+        try:
+            return text in browser.find_element(by, value).text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    return wait_until(seen, timeout, interval=0.1)
+
+
 def shows(browser: Any, url: str, text: str, timeout: float = 20) -> bool:
     def seen() -> bool:
         browser.get(url)
@@ -87,18 +102,19 @@ def test_list_open_and_answer_an_input(server, browser, worker):  # type: ignore
 
     open_page(browser, f"{server.url}/?workflow={DashReview.name}")
     browser.find_element(By.LINK_TEXT, handle.id).click()
-    assert browser.current_url == f"{server.url}/executions/{handle.id}"
-    assert "waiting" in browser.find_element(By.ID, "status").text
-    assert "input 'details'" in browser.find_element(By.ID, "waiting-for").text
+    assert wait_until(lambda: browser.current_url == f"{server.url}/executions/{handle.id}", 10)
+    assert shown(browser, By.ID, "status", "waiting")
+    assert shown(browser, By.ID, "waiting-for", "input 'details'")
 
     browser.find_element(By.LINK_TEXT, "Pending inputs").click()
+    assert shown(browser, By.ID, f"input-{handle.id}-details", "Approve the refund?")
     card = browser.find_element(By.ID, f"input-{handle.id}-details")
     assert "Approve the refund?" in card.text
     card.find_element(By.NAME, "f.amount").send_keys("12")
     card.find_element(By.NAME, "f.note").send_keys("partial refund")
     card.find_element(By.NAME, "f.rush").click()
     card.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "input 'details' answered" in browser.find_element(By.CLASS_NAME, "notice").text
+    assert shown(browser, By.CLASS_NAME, "notice", "input 'details' answered")
 
     assert handle.result(timeout=20) == {"amount": 12, "note": "partial refund", "rush": True}
     assert shows(browser, f"{server.url}/executions/{handle.id}", "completed")
@@ -114,14 +130,14 @@ def test_cancel_and_retry_through_the_buttons(server, browser, worker):  # type:
     open_page(browser, f"{server.url}/executions/{waits.id}")
     browser.find_element(By.NAME, "reason").send_keys("not needed")
     browser.find_element(By.ID, "cancel").click()
-    assert "cancelled" in browser.find_element(By.ID, "status").text
+    assert shown(browser, By.ID, "status", "cancelled")
     assert dc.get_execution(waits.id).error["message"] == "not needed"
 
     assert wait_until(lambda: dc.get_execution(fails.id).status == "failed", 20)
     open_page(browser, f"{server.url}/executions/{fails.id}")
     assert "card declined" in browser.find_element(By.TAG_NAME, "body").text
     browser.find_element(By.ID, "retry").click()
-    assert "retried" in browser.find_element(By.CLASS_NAME, "notice").text
+    assert shown(browser, By.CLASS_NAME, "notice", "retried")
     assert fails.result(timeout=20) == "charged"
     assert shows(browser, f"{server.url}/executions/{fails.id}", "completed")
 

@@ -151,6 +151,9 @@ def test_token_by_query_login_form_or_bearer(serve, runtime):  # type: ignore[no
 
     entered = web.get("/inputs?token=s3cret", follow_redirects=False)
     assert entered.status_code == 303 and entered.headers["location"] == "/inputs"
+    # The rest of the query survives, encoded as it came.
+    kept = web.get("/?workflow=a%26b&token=s3cret&status=failed", follow_redirects=False)
+    assert kept.headers["location"] == "/?workflow=a%26b&status=failed"
     assert web.get("/inputs").status_code == 200
     assert "s3cret" not in str(web.cookies.get("durable_dashboard_token"))
 
@@ -277,3 +280,32 @@ def test_public_bind_without_token_refuses_to_start():
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "refusing to bind the dashboard to '0.0.0.0' without a token" in done.stderr
+
+
+def test_mounted_in_a_wsgi_app_under_a_prefix(runtime, parked):  # type: ignore[no-untyped-def]
+    """As Flask's or Django's WSGI side mounts it: the prefix in SCRIPT_NAME, links and
+    actions under it, CSRF still required."""
+    from durable_celery.dashboard import create_wsgi_app
+
+    _, ids, _ = parked
+    dashboard = create_wsgi_app(runtime)
+
+    def site(environ, start_response):  # type: ignore[no-untyped-def]
+        path = environ["PATH_INFO"]
+        if path == "/durable" or path.startswith("/durable/"):
+            environ = {**environ, "SCRIPT_NAME": "/durable", "PATH_INFO": path[len("/durable") :]}
+            return dashboard(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"the site's own page"]
+
+    transport = httpx.WSGITransport(app=site)
+    with httpx.Client(transport=transport, base_url="http://site.test") as web:
+        one = web.get(f"/durable/executions/{ids[0]}")
+        assert one.status_code == 200
+        assert 'href="/durable/static/dashboard.css"' in one.text
+        refused = web.post(f"/durable/executions/{ids[0]}/cancel", data={})
+        assert refused.status_code == 403
+        done = web.post(f"/durable/executions/{ids[0]}/cancel", data={"csrf": csrf_of(one.text)})
+        assert done.status_code == 303
+        assert done.headers["location"].startswith(f"/durable/executions/{ids[0]}?")
+    assert dc.get_execution(ids[0], include_steps=False).status == "cancelled"

@@ -111,7 +111,15 @@ def test_a_prefork_worker_serves_metrics_of_its_children(runtime, tmp_path):
         finished = wait_until(lambda: all(h.status().finished for h in handles), timeout=45)
         assert finished, log.read_text()[-5000:]
         # The counters move after the commit: wait for the scrape to catch up.
-        wait_until(lambda: _observed(_scrape(port)) == EXPECTED, timeout=10, interval=0.2)
+        # The sweeps count too once beat's first poll ran (beat starts after the worker).
+        wait_until(
+            lambda: (
+                _observed(samples := _scrape(port)) == EXPECTED
+                and _value(samples, "durable_sweep_duration_seconds_count", sweep="poll") >= 1
+            ),
+            timeout=20,
+            interval=0.2,
+        )
         samples = _scrape(port)
 
     assert _observed(samples) == EXPECTED
