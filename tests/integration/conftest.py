@@ -91,9 +91,16 @@ def servers() -> Servers:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.services)
+    ours = [item for item in items if here in Path(item.path).parents]
+    # `./dev test` runs the suite in two pytest processes (xdist, --dist loadgroup), each
+    # with servers of its own. A file stays in one process, so its module fixtures (a
+    # worker of its own, a browser) start once; the files over the million-row history
+    # share one process, so the history is built once.
+    history = {Path(item.path) for item in ours if "finished_history" in item.fixturenames}
+    for item in ours:
+        item.add_marker(pytest.mark.services)
+        path = Path(item.path)
+        item.add_marker(pytest.mark.xdist_group("history" if path in history else path.stem))
 
 
 def admin_execute(*statements: str) -> None:

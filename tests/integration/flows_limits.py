@@ -82,7 +82,7 @@ class StepLimited(Workflow):
 
     @step
     def prepare(ctx: StepContext) -> int:
-        time.sleep(float(ctx.input.get("pause", 0)))
+        time.sleep(float(ctx.input.get("prepare_pause", ctx.input.get("pause", 0))))
         return int(ctx.input.get("n", 0))
 
     @step(concurrency=Concurrency(limit=2, key=lambda ctx: ctx.input["api"]))

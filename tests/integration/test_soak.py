@@ -21,7 +21,7 @@ def test_a_short_soak_loses_nothing_records_nothing_twice_leaves_nothing_running
             "-m",
             "benchmarks.soak",
             "--minutes",
-            "0.4",
+            "0.25",
             "--seed",
             "7",
             "--kill-every",

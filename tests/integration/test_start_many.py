@@ -58,8 +58,9 @@ def test_thousands_of_starts_are_one_transaction(quiet: Runtime) -> None:
     dispose_engines()
     after = commits(quiet)
     assert len(handles) == 2500 == len({handle.id for handle in handles})
-    # One transaction (three INSERTs of a thousand rows); a start each would be 2,500.
-    assert after - before <= 5
+    # One transaction (three INSERTs of a thousand rows); a start each would be 2,500. The
+    # margin: backends of earlier tests report their commits up to a second late.
+    assert after - before <= 20
     with quiet.database.connect() as conn:
         rows = conn.execute(text("SELECT id::text, input->>'customer' FROM workflow_executions"))
         inputs = dict(rows.all())

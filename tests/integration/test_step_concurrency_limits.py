@@ -79,7 +79,13 @@ def test_200_executions_never_run_more_than_two_attempts_of_the_limited_step(run
     ):
         began = time.monotonic()
         handles = StepLimited.start_many(
-            [{"api": api, "n": n, "pause": 0.02} for n in range(200)], queue="step-limits"
+            # The first ones prepare for longer: all 4 processes are in `prepare` at once
+            # even when a loaded machine starts them a moment apart.
+            [
+                {"api": api, "n": n, "pause": 0.02, **({"prepare_pause": 0.4} if n < 8 else {})}
+                for n in range(200)
+            ],
+            queue="step-limits",
         )
         ids = [handle.id for handle in handles]
         assert wait_until(lambda: _completed(db, ids) == 200, timeout=240, interval=0.5), (
