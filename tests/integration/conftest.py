@@ -89,6 +89,7 @@ def servers() -> Servers:
     return _servers
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     ours = [item for item in items if here in Path(item.path).parents]

@@ -76,8 +76,8 @@ def test_a_keyed_rate_limit_holds_under_load_and_spares_other_keys(runtime, work
     )
     assert busiest <= 20, f"{busiest} starts of one key within one second"
     assert busy_left > 0, "the busy key was not throttled while the quiet key ran"
-    # The quiet key's 20 starts fit its own window: they wait for no timer.
-    assert quiet_seconds < 3, quiet_seconds
+    # The quiet key's 20 starts fit its own window: they wait for no timer, so all 20
+    # start within one second (a timer would spread them over the next windows).
     assert _busiest_second(_call_starts(db, spared)) == 20
 
 
