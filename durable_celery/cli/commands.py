@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ from durable_celery.client import (
     retry,
 )
 from durable_celery.demo import run_demo
+from durable_celery.devservices.fallback import demo_services
 from durable_celery.errors import ConfigurationError
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus
@@ -50,7 +52,10 @@ def _migrate(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _demo(args: argparse.Namespace, runtime: Runtime) -> int:
-    return run_demo(runtime, orders=args.orders, timeout=args.timeout)
+    app_given = bool(getattr(args, "app", None) or os.environ.get("CELERY_APP"))
+    url_given = bool(getattr(args, "database_url", None))
+    with demo_services(runtime, app_given=app_given, url_given=url_given) as runtime:
+        return run_demo(runtime, orders=args.orders, timeout=args.timeout)
 
 
 def _list(args: argparse.Namespace, runtime: Runtime) -> int:
