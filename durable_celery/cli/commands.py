@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from durable_celery.cli import bulk, operations, schedules, signals, versions, web
+from durable_celery.cli import bulk, devservices, operations, schedules, signals, versions, web
 from durable_celery.cli.arguments import (
     add_status_option,
     parse_moment,
@@ -154,6 +154,11 @@ def _id_argument(command: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[str, Arguments, Handler]] = {
     "migrate": ("create or upgrade the tables", _migrate_arguments, _migrate),
     "demo": ("run the example workflows with a worker of its own", _demo_arguments, _demo),
+    "dev-services": (
+        "start, stop or report the embedded PostgreSQL and Redis (`embedded` extra)",
+        devservices.dev_services_arguments,
+        devservices.dev_services_command,
+    ),
     "start": (
         "start a workflow; prints the execution id",
         operations.start_arguments,
