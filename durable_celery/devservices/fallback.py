@@ -16,6 +16,7 @@ from durable_celery import celery_defaults
 from durable_celery.config import database_url_configured
 from durable_celery.devservices.probe import answers
 from durable_celery.devservices.servers import start, stop
+from durable_celery.errors import ConfigurationError
 from durable_celery.runtime import Runtime
 
 
@@ -35,7 +36,21 @@ def demo_services(runtime: Runtime, *, app_given: bool, url_given: bool) -> Iter
         yield runtime
         return
     began = time.monotonic()
-    services = start()
+    try:
+        services = start()
+    except ConfigurationError as exc:
+        missing = [
+            f"no {name} answers at {url}"
+            for name, url, needed in (
+                ("PostgreSQL", runtime.settings.database_url, need_database),
+                ("broker", conf.broker_url, need_broker),
+            )
+            if needed
+        ]
+        raise ConfigurationError(
+            f"{' and '.join(missing)} (set DURABLE_DATABASE_URL and CELERY_BROKER_URL to "
+            f"use yours), and the embedded servers cannot start: {exc}"
+        ) from None
     if need_database:
         print(
             f"using an embedded PostgreSQL at {services.database_url} (data in "
