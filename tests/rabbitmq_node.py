@@ -15,9 +15,20 @@ import time
 from pathlib import Path
 from typing import IO
 
+from kombu import Exchange, Queue
+
 from tests.servers import free_port
 
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+
+def queues_of(name: str, queue_type: str) -> list[Queue]:
+    """The `task_queues` of the RabbitMQ tests' apps (worker and client alike: a queue is
+    declared with the same arguments by every process that uses it)."""
+    if queue_type == "classic":
+        return []  # Celery declares it on first use, as it does for any queue
+    arguments = {"x-queue-type": queue_type, "x-delivery-limit": 20}
+    return [Queue(name, Exchange(name), routing_key=name, queue_arguments=arguments)]
 
 
 class NodeUnavailable(RuntimeError):

@@ -9,7 +9,8 @@ test_faults). One worker subprocess of this module, on a database and a queue of
 - a wake-up lost before it reached the broker, re-sent by the poller;
 - cancel of a waiting child, whose end wakes its waiting parent;
 - an event resuming a waiting execution;
-- a broker restart (a private RabbitMQ node: the machine's own is never restarted).
+- a broker restart with executions waiting on a quorum queue (a private RabbitMQ node:
+  the machine's own is never restarted).
 
 Skipped when nothing answers on 127.0.0.1:5672, except in CI (CI=true), where it fails.
 """
@@ -40,7 +41,7 @@ from tests.integration.flows_rabbitmq import (
     RabbitSteps,
     RabbitWaiter,
 )
-from tests.rabbitmq_node import NodeUnavailable, PrivateRabbitMQ
+from tests.rabbitmq_node import NodeUnavailable, PrivateRabbitMQ, queues_of
 
 RABBITMQ_URL = os.environ.get("DURABLE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 WORKER_ENV = {
@@ -86,7 +87,7 @@ def private_node() -> Iterator[PrivateRabbitMQ | str]:
 class RabbitSetup:
     """A database, a queue, a worker subprocess and a client app, all on one broker."""
 
-    def __init__(self, broker: str, name: str) -> None:
+    def __init__(self, broker: str, name: str, queue_type: str = "classic") -> None:
         self.broker = broker
         self.queue = f"durable-test-{RUN}-{name}-{uuid.uuid4().hex[:6]}"
         self.database = f"durable_rabbit_{RUN}_{name}"
@@ -98,6 +99,7 @@ class RabbitSetup:
             "DURABLE_DATABASE_URL": self.database_url,
             "DURABLE_MAINTENANCE_QUEUE": self.queue,
             "DURABLE_TEST_RABBIT_QUEUE": self.queue,
+            "DURABLE_TEST_RABBIT_QUEUE_TYPE": queue_type,
         }
         self.worker = WorkerProcess(
             app="tests.integration.rabbit_app",
@@ -113,6 +115,7 @@ class RabbitSetup:
         self.app.conf.update(
             broker_url=broker,
             task_default_queue=self.queue,
+            task_queues=queues_of(self.queue, queue_type) or None,
             broker_connection_timeout=2,
         )
 
@@ -212,7 +215,8 @@ def test_rabbitmq_restart_while_executions_wait(private_node):
     except NodeUnavailable as exc:
         pytest.skip(f"no private RabbitMQ node to restart: {exc}")
     previous = current_runtime()
-    setup = RabbitSetup(private_node.url, "restart")
+    # A quorum queue (with a delivery limit), as recommended for RabbitMQ in production.
+    setup = RabbitSetup(private_node.url, "restart", queue_type="quorum")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CELERY_BROKER_URL", private_node.url)
         setup.worker.start()
