@@ -97,6 +97,8 @@ class PrivateRabbitMQ:
         raise NodeUnavailable(f"the private RabbitMQ node did not start in {timeout} s: {tail}")
 
     def stop(self, timeout: float = 20) -> None:
+        """A clean shutdown; launch() again restarts it on the same port and data (durable
+        queues and their persistent messages survive)."""
         if self._proc is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -107,12 +109,6 @@ class PrivateRabbitMQ:
             os.killpg(self._proc.pid, signal.SIGKILL)
         self._proc.wait(5)
         self._proc = None
-
-    def restart(self) -> None:
-        """Stop and start the node on the same port and data: durable queues and their
-        persistent messages survive, like a real broker restart."""
-        self.stop()
-        self.launch().wait_ready()
 
     def remove(self) -> None:
         self.stop()

@@ -136,10 +136,12 @@ class RabbitSetup:
 
 
 @pytest.fixture(scope="module")
-def on_rabbitmq(runtime: Any, private_node: object) -> Iterator[RabbitSetup]:
+def on_rabbitmq(runtime: Any, request: pytest.FixtureRequest) -> Iterator[RabbitSetup]:
     """The module's worker on the machine's RabbitMQ; its client app is the current
     runtime (and CELERY_BROKER_URL, which Celery prefers to the app's setting, points at
     RabbitMQ) for the module, then the session's runtime comes back."""
+    if any("private_node" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("private_node")  # boots while the tests below run
     setup = RabbitSetup(RABBITMQ_URL, "main")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CELERY_BROKER_URL", RABBITMQ_URL)
@@ -224,8 +226,10 @@ def test_rabbitmq_restart_while_executions_wait(private_node):
         try:
             sleeping = [RabbitSleeper.start_durable({}) for _ in range(3)]
             assert wait_until(lambda: all(h.status() == "waiting" for h in sleeping), 30)
-            private_node.restart()
+            private_node.stop()
+            # Started while the broker is down: committed, their wake-ups not published.
             started_after = [RabbitSteps.start_durable({"after": i}) for i in range(3)]
+            private_node.launch().wait_ready()
             for handle in sleeping:
                 assert handle.result(timeout=60) == "rested"
             for handle in started_after:
