@@ -17,8 +17,10 @@ Rounds alternate the systems so that noise hits all alike; the table shows the m
 round of each. Commits per step are read from pg_stat_database after the workers exit
 (the benchmark's own polling is not counted). Latencies: start (start call or send) to
 the first step, and step to step (start to start of consecutive steps of a workflow;
-for chains, a sample of one chain in ten). It never flushes a Redis database: its queues
-and keys are named after the run and deleted at the end.
+for chains, a sample of one chain in ten). `--broker amqp://...` runs every system on
+RabbitMQ (the chains' result backend and the benchmark's counters stay on Redis,
+`--redis`). It never flushes a Redis database: its queues and keys are named after the
+run and deleted at the end.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ CHAINS = "chains (result backend)"
 CHAINS_BARE = "chains (no backend)"
 DURABLE = "durable-celery"
 LIMITED = "durable-celery (limited)"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 
 
 @dataclass
@@ -93,9 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument(
-        "--broker", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
+        "--broker",
+        default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12"),
+        help="the Celery broker: redis://... or amqp://... (RabbitMQ)",
+    )
+    parser.add_argument(
+        "--redis",
+        default=None,
+        help="the Redis of the chains' result backend and the benchmark's own counters "
+        "(default: --broker when it is Redis, else redis://127.0.0.1:6379/12)",
     )
     args = parser.parse_args(argv)
+    if args.redis is None:
+        args.redis = args.broker if args.broker.startswith("redis") else DEFAULT_REDIS
     _prepare_environment(args)
     from benchmarks.raw_checkpoint import raw_checkpoint_rate
     from durable_celery.runtime import current_runtime
@@ -134,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
             rows.append(_row(processes, raw, {k: _median(v) for k, v in outcomes.items()}))
     finally:
-        _clean_broker(args.broker)
+        _clean_broker(args.broker, args.redis)
     from durable_celery.cli.output import table
 
     headers = [
@@ -211,18 +224,27 @@ def _prepare_environment(args: argparse.Namespace) -> None:
             "DURABLE_WORKFLOW_MODULES": "benchmarks.workloads",
             "BENCH_STEPS": str(args.steps),
             "BENCH_RUN": RUN,
+            "BENCH_REDIS_URL": args.redis,
         }
     )
     os.environ.pop("CELERY_RESULT_BACKEND", None)
     sys.path.insert(0, str(ROOT))
 
 
-def _clean_broker(broker: str) -> None:
+def _clean_broker(broker: str, redis_url: str) -> None:
     """Delete this run's queues and keys, and nothing else."""
-    client = redis.Redis.from_url(broker)
+    client = redis.Redis.from_url(redis_url)
     mine = [key for key in client.scan_iter(f"*{RUN}*")]
     if mine:
         client.delete(*mine)
+    if not broker.startswith("redis"):
+        from kombu import Connection, Exchange, Queue
+
+        with Connection(broker) as conn:
+            channel = conn.channel()
+            for name in (PLAIN_QUEUE, DURABLE_QUEUE):
+                Queue(name, Exchange(name), name)(channel).delete()
+                Exchange(name)(channel).delete()
 
 
 def _worker(args: argparse.Namespace, queue: str, processes: int, env: dict[str, str]) -> Any:
@@ -245,12 +267,12 @@ def run_plain(args: argparse.Namespace, processes: int, *, stored: bool) -> Outc
 
     env = dict(os.environ)
     if stored:
-        env["CELERY_RESULT_BACKEND"] = args.broker
-    client = redis.Redis.from_url(args.broker)
+        env["CELERY_RESULT_BACKEND"] = args.redis
+    client = redis.Redis.from_url(args.redis)
     last = args.steps - 1
     task = workloads.plain_step_stored if stored else workloads.plain_step
     app = task.app
-    app.conf.result_backend = args.broker if stored else None
+    app.conf.result_backend = args.redis if stored else None
 
     def send(count: int) -> None:
         from celery import chain

@@ -201,7 +201,9 @@ class _QuietMaintenance(logging.Filter):
             name = args[1]  # beat: (entry name, task name)
         else:
             return True
-        if name not in _MAINTENANCE or record.levelno != logging.INFO:
+        # Beat's "Message Error" record (a failed send) has a stack (a list) as its second
+        # argument: not a task name, and unhashable, so test the type before the set.
+        if not isinstance(name, str) or name not in _MAINTENANCE or record.levelno != logging.INFO:
             return True
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 

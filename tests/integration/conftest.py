@@ -55,6 +55,7 @@ os.environ.update(
                 "flows_toolkit_parts",
                 "flows_observe",
                 "flows_dashboard",
+                "flows_rabbitmq",
             )
         )
         + ",workflows.examples",
