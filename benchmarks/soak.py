@@ -109,7 +109,7 @@ def run(
     database: str = "postgresql+psycopg://postgres@127.0.0.1:5432/durable_soak",
     broker: str = "redis://127.0.0.1:6379/10",
 ) -> Report:
-    args = argparse.Namespace(database=database, broker=broker, steps=10)
+    args = argparse.Namespace(database=database, broker=broker, redis=broker, steps=10)
     _prepare_environment(args)
     os.environ.update(SOAK_SETTINGS)
     import redis

@@ -313,5 +313,13 @@ def test_the_step_slot_statements_scan_live_rows_only(history_database, title):
     statement, params, index = PLANS[title]
     with history_database.connect() as conn:
         plan = explain(conn, statement.text, params, analyze=False)
-    assert f"using {index}" in plan, plan
+    # The queued-for-a-slot lookups read the partial step-queue index or, when the planner
+    # counts few pending rows (it flips between the two as the statistics age), the
+    # pending rows through the status index: live rows either way, never the history.
+    live_instead = "Index Cond: (status = 'pending'::text)"
+    if index == "ix_workflow_executions_step_queue" and f"using {index}" not in plan:
+        assert "using ix_workflow_executions_status_created" in plan, plan
+        assert live_instead in plan, plan
+    else:
+        assert f"using {index}" in plan, plan
     assert "Seq Scan on workflow_executions" not in plan, plan
