@@ -15,12 +15,17 @@ from durable_celery import install
 from durable_celery.config import Settings
 from durable_celery.engine import poll_once
 from durable_celery.runtime import Runtime
+from tests.integration.conftest import servers
 from tests.integration.flows import ThreeSteps
 
 
 def test_start_succeeds_with_the_broker_down_and_the_poller_dispatches_later(
     runtime, worker, db, caplog, monkeypatch
 ):
+    # The session app's producer pool is made now, on the live broker: Celery reads
+    # CELERY_BROKER_URL whenever it builds a connection, and a pool first made below would
+    # keep the dead broker for the rest of the process (later tests' wake-ups lost).
+    assert runtime.app.pool is not None
     # Celery prefers CELERY_BROKER_URL to the app's own setting: point it at nothing.
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     dead = Celery("dead-broker")
@@ -42,6 +47,7 @@ def test_start_succeeds_with_the_broker_down_and_the_poller_dispatches_later(
         assert handle.status() == "pending"  # committed, waiting for someone to notice
     finally:
         runtime.activate()
+        monkeypatch.setenv("CELERY_BROKER_URL", servers().broker_url)  # the live one again
     assert offline.settings.database_url == runtime.settings.database_url
 
     # A poller with a short grace period (the default is 10 s) finds and dispatches it.
