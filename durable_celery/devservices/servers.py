@@ -129,16 +129,27 @@ def _layout(root: Path) -> tuple[Path, Path]:
     return sockets, cluster
 
 
-def _binaries(package: str, subdir: str) -> Path:
+def wheel_dir(package: str, subdir: str) -> Path | None:
+    """`subdir` of an installed wheel's package (its bundled server binaries); None when
+    the package is not installed. The test suite's private servers use it too."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError(
-            f"the embedded servers need the {package} package: {_INSTALL_HINT}"
-        )
+        return None
     return Path(next(iter(spec.submodule_search_locations))) / subdir
 
 
-def _server_user() -> pwd.struct_passwd | None:
+def _binaries(package: str, subdir: str) -> Path:
+    found = wheel_dir(package, subdir)
+    if found is None:
+        raise ConfigurationError(
+            f"the embedded servers need the {package} package: {_INSTALL_HINT}"
+        )
+    return found
+
+
+def server_user() -> pwd.struct_passwd | None:
+    """initdb and pg_ctl refuse to run as root: then the `postgres` user (`nobody` on a
+    machine without PostgreSQL installed); None when not root."""
     if os.geteuid() != 0:
         return None
     try:
@@ -148,7 +159,7 @@ def _server_user() -> pwd.struct_passwd | None:
 
 
 def _pg(tool: str, *args: str, check: bool = True) -> str:
-    user = _server_user()
+    user = server_user()
     workdir = tempfile.gettempdir()  # the server's user may not enter the caller's cwd
     try:
         result = subprocess.run(
@@ -175,7 +186,7 @@ def _pg(tool: str, *args: str, check: bool = True) -> str:
 
 
 def _start_postgres(cluster: Path, sockets: Path) -> None:
-    user = _server_user()
+    user = server_user()
     for directory in (sockets, cluster.parent):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if user is not None:

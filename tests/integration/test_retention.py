@@ -11,65 +11,20 @@ import uuid
 
 import pytest
 from celery import Celery
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
-import durable_celery as dc
 from durable_celery import install
 from durable_celery.cli import main
 from durable_celery.client import apply_retention, cleanup
-from durable_celery.engine import run_execution
 from durable_celery.runtime import RETENTION_TASK
 from tests.integration.conftest import RUN, clone_database, drop_database
+from tests.integration.test_queries_and_cli import Private
 
 
-class Tenant:
-    """A database of its own (retention deletes across the whole database) and a runtime
-    on it whose broker is in memory: executions are run here, in this process."""
-
-    def __init__(self, runtime, engine, url: str) -> None:
-        self.runtime, self.engine, self.url = runtime, engine, url
-
-    def pending(self) -> str:
-        return dc.start("tests.queries.idle", {}, queue="nobody-listens", runtime=self.runtime).id
-
-    def completed(self) -> str:
-        execution_id = self.pending()
-        assert run_execution(self.runtime, execution_id) == "completed"
-        return execution_id
-
-    def failed(self) -> str:
-        execution_id = dc.start("tests.queries.fails", {}, runtime=self.runtime).id
-        assert run_execution(self.runtime, execution_id) == "failed"
-        return execution_id
-
-    def cancelled(self) -> str:
-        execution_id = self.pending()
-        dc.cancel(execution_id, runtime=self.runtime)
-        return execution_id
-
-    def sql(self, statement: str, **params):
-        with self.engine.begin() as conn:
-            result = conn.execute(text(statement), params)
-            return result.all() if result.returns_rows else []
-
-    def age(self, days: float, *ids: str) -> None:
-        self.sql(
-            "UPDATE workflow_executions SET completed_at = now() - make_interval(secs => :s) "
-            "WHERE id = ANY(CAST(:ids AS uuid[]))",
-            s=days * 86_400,
-            ids=list(ids),
-        )
-
-    def link(self, parent: str, *children: str) -> None:
-        self.sql(
-            "UPDATE workflow_executions SET parent_id = :parent "
-            "WHERE id = ANY(CAST(:ids AS uuid[]))",
-            parent=parent,
-            ids=list(children),
-        )
-
-    def ids(self) -> set[str]:
-        return {str(row.id) for row in self.sql("SELECT id FROM workflow_executions")}
+class Tenant(Private):
+    """cleanup's private database (a database of its own: retention deletes across the
+    whole database; a runtime on it whose broker is in memory, executions run here),
+    installed with retention settings."""
 
     def steps_of(self, ids: set[str]) -> int:
         rows = self.sql(
@@ -106,10 +61,10 @@ def test_the_beat_task_deletes_by_each_status_age_and_keeps_the_rest(tenant, cap
     failed_40, failed_100 = tenant.failed(), tenant.failed()
     cancelled = tenant.cancelled()  # its status has no retention: kept forever
     live = tenant.pending()
-    tenant.age(40, *old_completed, failed_40)
-    tenant.age(10, young_completed)
-    tenant.age(100, failed_100)
-    tenant.age(1000, cancelled)
+    tenant.age(*old_completed, failed_40, days=40)
+    tenant.age(young_completed, days=10)
+    tenant.age(failed_100, days=100)
+    tenant.age(cancelled, days=1000)
     doomed = {*old_completed, failed_100}
     assert tenant.steps_of(doomed) == 4
 
@@ -130,16 +85,16 @@ def test_retention_keeps_families_together(tenant):
     # its parent, and both go in one run once the parent's time is up.
     failed_parent, completed_child = tenant.failed(), tenant.completed()
     tenant.link(failed_parent, completed_child)
-    tenant.age(100, failed_parent, completed_child)
+    tenant.age(failed_parent, completed_child, days=100)
     young_parent, old_child = tenant.failed(), tenant.completed()
     tenant.link(young_parent, old_child)
-    tenant.age(40, young_parent, old_child)
+    tenant.age(young_parent, old_child, days=40)
     # A finished parent with a live child, and a finished child of a live parent.
     done_parent, live_child = tenant.completed(), tenant.pending()
     tenant.link(done_parent, live_child)
     live_parent, done_child = tenant.pending(), tenant.completed()
     tenant.link(live_parent, done_child)
-    tenant.age(40, done_parent, done_child)
+    tenant.age(done_parent, done_child, days=40)
 
     run = apply_retention(tenant.runtime)
     assert run.total == 2
@@ -155,7 +110,7 @@ def test_retention_keeps_families_together(tenant):
 
 def test_a_run_stops_at_its_time_budget_and_the_next_goes_on(tenant):
     old = [tenant.completed() for _ in range(5)]
-    tenant.age(40, *old)
+    tenant.age(*old, days=40)
     first = apply_retention(tenant.runtime, time_budget=0)
     assert (first.total, first.out_of_time) == (2, True)  # one batch of 2, then no more
     assert len(tenant.ids()) == 3
@@ -213,7 +168,7 @@ def test_cli_cleanup_forms(tenant, capsys):
     completed = [tenant.completed() for _ in range(2)]
     failed, cancelled = tenant.failed(), tenant.cancelled()
     recent = tenant.completed()
-    tenant.age(2, *completed, failed, cancelled)
+    tenant.age(*completed, failed, cancelled, days=2)
     base = ["--database-url", tenant.url, "cleanup"]
 
     for older_than in ("1d", "36h", "90m", "3600s", "1.5d"):
